@@ -1,0 +1,100 @@
+"""The CA backend interface. One module per backend type; see registry.py.
+
+In the manner of Kuma's ca.Manager and SPIRE's upstream authorities:
+
+- `validate_conf(conf, path)` is static: shape and values only, no I/O;
+- `ensure()` runs on global before a mesh is stored (builtin creates its CA
+  and returns the secrets to store; others return nothing);
+- `issue(identity, lifetime)` returns leaf + chain + key + roots;
+- `root_certs()` returns the roots zones hand to data planes.
+
+A backend object is built for one (mesh, backend spec) pair by the registry and
+may be cached by its caller while the spec and its secrets stay the same.
+Blocking clients (hvac, boto3) must run off the event loop (asyncio.to_thread)
+with bounded concurrency; errors are raised as BackendError quoting the
+backend's own message.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..datasource import SecretLookup, resolve, resolve_text
+from ..durations import parse_duration
+from ..errors import Violations
+from ..resources import Resource
+from ..x509util import Identity, IssuedCert
+
+DEFAULT_DP_LIFETIME = 24 * 3600.0
+
+
+@dataclass
+class BackendContext:
+    """What a backend may use from the process it runs in."""
+
+    secret_lookup: SecretLookup | None = None
+    environment: str = "universal"  # "universal" or "kubernetes" (zones); "global" on global
+    dp_key_type: str = "ec"  # "ec" (P-256) or "rsa" (2048) for data plane keys
+    kubeconfig: str | None = None  # certmanager: path to a kubeconfig
+    system_namespace: str = "kong-mesh-system"
+    settings: dict[str, Any] = field(default_factory=dict)  # per-type extras (timeouts, endpoints)
+    metrics: Any = None  # common.metrics.Registry or None
+
+
+class CABackend(abc.ABC):
+    type_name: str = ""
+
+    def __init__(self, mesh: str, spec: dict, ctx: BackendContext):
+        self.mesh = mesh
+        self.spec = spec  # the whole backend entry: name, type, dpCert, conf
+        self.name: str = spec.get("name", "")
+        self.conf: dict = spec.get("conf") or {}
+        self.ctx = ctx
+
+    # -- static ---------------------------------------------------------------
+    @classmethod
+    def validate_conf(cls, conf: dict, path: str) -> Violations:
+        """Static checks of `conf`; `path` is e.g. 'mtls.backends[0].conf'."""
+        return Violations()
+
+    # -- runtime --------------------------------------------------------------
+    async def ensure(self) -> list[Resource]:
+        """Global only: prepare the backend; return resources to store with the mesh."""
+        return []
+
+    @abc.abstractmethod
+    async def issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        """Issue a data plane certificate. Raise BackendError on failure."""
+
+    @abc.abstractmethod
+    async def root_certs(self) -> list[str]:
+        """PEM root certificates that verify what `issue` returns."""
+
+    async def close(self) -> None:
+        """Release clients, sessions, threads."""
+
+    # -- helpers for subclasses ----------------------------------------------
+    @property
+    def conf_path(self) -> str:
+        return f"mtls.backends[{self.name}].conf"
+
+    def read(self, ds: dict, field_name: str) -> bytes:
+        return resolve(ds, f"{self.conf_path}.{field_name}", self.mesh, self.ctx.secret_lookup)
+
+    def read_text(self, ds: dict, field_name: str) -> str:
+        return resolve_text(ds, f"{self.conf_path}.{field_name}", self.mesh, self.ctx.secret_lookup)
+
+    def common_name(self, identity: Identity) -> str:
+        """Render conf.commonName ('{{ tag "kuma.io/service" }}.mesh')."""
+        from .templates import render_common_name
+
+        return render_common_name(self.conf.get("commonName", ""), identity)
+
+
+def dp_lifetime(spec: dict) -> float:
+    """dpCert.rotation.expiration of a backend entry, in seconds (default 24h)."""
+    exp = ((spec.get("dpCert") or {}).get("rotation") or {}).get("expiration")
+    if not exp or exp == "0":
+        return DEFAULT_DP_LIFETIME
+    return parse_duration(exp)

@@ -1,0 +1,125 @@
+"""Errors shared by global and zones, and Kuma's HTTP error shape.
+
+Every user-facing error names the field that is wrong and says how to fix it.
+The HTTP body is Kuma's: {"title", "details", "causes": [{"field", "message"}]}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Violation:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class MzsimError(Exception):
+    """Base class. `status` is the HTTP status the API answers with."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, details: str, causes: list[Violation] | None = None):
+        super().__init__(details)
+        self.details = details
+        self.causes = list(causes or [])
+
+    def body(self) -> dict:
+        return {
+            "title": self.title,
+            "details": self.details,
+            "causes": [c.as_dict() for c in self.causes],
+        }
+
+    def __str__(self) -> str:
+        if not self.causes:
+            return self.details
+        return self.details + ": " + "; ".join(str(c) for c in self.causes)
+
+
+class ValidationError(MzsimError):
+    status = 400
+    title = "Could not process a resource"
+
+    def __init__(self, causes: list[Violation], details: str = "Resource is not valid"):
+        super().__init__(details, causes)
+
+
+class BadRequest(MzsimError):
+    status = 400
+    title = "Bad request"
+
+
+class NotFound(MzsimError):
+    status = 404
+    title = "Could not retrieve a resource"
+
+
+class Conflict(MzsimError):
+    status = 409
+    title = "Conflict"
+
+
+class Forbidden(MzsimError):
+    status = 403
+    title = "Access denied"
+
+
+class TooLarge(MzsimError):
+    status = 413
+    title = "Request body too large"
+
+
+class DataSourceError(MzsimError):
+    """A data source (secret, file, inline, inlineString) could not be read.
+
+    The message names the field and the source, never the value."""
+
+    status = 400
+    title = "Could not read a data source"
+
+    def __init__(self, field_path: str, message: str):
+        super().__init__(message, [Violation(field_path, message)])
+        self.field = field_path
+
+
+class BackendError(MzsimError):
+    """A CA backend failed. `message` quotes the backend's own error verbatim.
+
+    `retryable` tells the issuance engine whether backing off can help
+    (outage, throttling) or the failure needs a config change (denied, bad role)."""
+
+    status = 400
+    title = "CA backend error"
+
+    def __init__(self, message: str, *, retryable: bool = True, field_path: str = ""):
+        super().__init__(message, [Violation(field_path, message)] if field_path else [])
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass
+class Violations:
+    """Collects every violation, so a user sees them all at once."""
+
+    items: list[Violation] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(Violation(path, message))
+
+    def extend(self, other: "Violations | list[Violation]") -> None:
+        self.items.extend(other.items if isinstance(other, Violations) else other)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ValidationError(list(self.items))

@@ -1,0 +1,50 @@
+"""The `mzsim` command. Each module in mzsim/commands/ with a `register(sub)`
+function adds its subcommands; that function sets `func` on its parser, which
+gets the parsed args and returns an exit code."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+
+from . import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mzsim",
+        description="Simulate a multizone service-mesh control plane (Kong Mesh / Kuma): "
+        "a global control plane, zone control planes, KDS sync over websockets and mTLS CA backends.",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("MZSIM_LOG_LEVEL", "info"),
+                        choices=["debug", "info", "warning", "error"], help="log verbosity (default info)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{mod.name}")
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per subcommand group; see mzsim/cli.py."""
