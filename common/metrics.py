@@ -83,8 +83,10 @@ class Histogram(_Metric):
         out = self.header()
         for k, (counts, total) in sorted(self._values.items()):  # type: ignore[misc]
             for b, c in zip(self.buckets, counts):
-                out.append(f"{self.name}_bucket{_labels(self.label_names, k, f'le=\"{b}\"')} {c}")
-            out.append(f"{self.name}_bucket{_labels(self.label_names, k, 'le=\"+Inf\"')} {total[0]}")
+                le = 'le="%s"' % b
+                out.append(f"{self.name}_bucket{_labels(self.label_names, k, le)} {c}")
+            inf = 'le="+Inf"'
+            out.append(f"{self.name}_bucket{_labels(self.label_names, k, inf)} {total[0]}")
             out.append(f"{self.name}_count{_labels(self.label_names, k)} {total[0]}")
             out.append(f"{self.name}_sum{_labels(self.label_names, k)} {total[1]}")
         return out
