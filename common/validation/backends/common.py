@@ -1,0 +1,17 @@
+"""Checks shared by several backend types."""
+from __future__ import annotations
+
+from ...ca.templates import template_error
+from ...errors import Violations
+from ..shape import check_str, field
+
+
+def check_common_name(v: Violations, obj: dict, path: str) -> None:
+    """Optional `commonName` template: text with {{ tag "NAME" }} directives."""
+    if "commonName" not in obj:
+        return
+    p = field(path, "commonName")
+    if check_str(v, obj["commonName"], p):
+        err = template_error(obj["commonName"])
+        if err:
+            v.add(p, err)
