@@ -1,0 +1,81 @@
+"""The HTTP session the vault backend talks through: TLS verification
+(caCert / skipVerify), SNI and name checks (serverName), client certificates
+(auth.tls) and a connection pool as large as the backend's concurrency.
+
+requests wants certificate and key files, so the PEM bytes from data sources are
+written to private temporary files (0600), deleted by close().
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class ServerNameAdapter(HTTPAdapter):
+    """Sends `server_name` as SNI and verifies the certificate against it,
+    whatever host the URL names (tls.serverName)."""
+
+    def __init__(self, server_name: str = "", **kwargs):
+        self._server_name = server_name
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        if self._server_name:
+            kwargs["server_hostname"] = self._server_name
+            kwargs["assert_hostname"] = self._server_name
+        super().init_poolmanager(*args, **kwargs)
+
+
+class PrivateFiles:
+    """Temporary files readable only by this process's user."""
+
+    def __init__(self):
+        self._paths: list[str] = []
+
+    def write(self, data: bytes, suffix: str = ".pem") -> str:
+        fd, path = tempfile.mkstemp(prefix="mzsim-vault-", suffix=suffix)  # mode 0600
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self._paths.append(path)
+        return path
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self._paths)
+
+    def remove_all(self) -> None:
+        for path in self._paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self._paths.clear()
+
+
+def build_session(
+    files: PrivateFiles,
+    *,
+    ca_pem: bytes | None = None,
+    skip_verify: bool = False,
+    server_name: str = "",
+    client_cert_pem: bytes | None = None,
+    client_key_pem: bytes | None = None,
+    pool_size: int = 8,
+) -> requests.Session:
+    session = requests.Session()
+    if skip_verify:
+        session.verify = False
+    elif ca_pem:
+        session.verify = files.write(ca_pem)
+    else:
+        session.verify = True
+    if client_cert_pem and client_key_pem:
+        session.cert = (files.write(client_cert_pem), files.write(client_key_pem))
+    session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
+    session.mount("https://", ServerNameAdapter(server_name, pool_connections=1, pool_maxsize=pool_size))
+    return session

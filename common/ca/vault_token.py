@@ -1,0 +1,76 @@
+"""What the vault backend knows about its token: when it expires, whether and
+by how much it can be renewed, and why it cannot be any more.
+
+Pure bookkeeping (no I/O) fed from `auth/token/lookup-self`, `renew-self` and
+login responses, so the renewal rules can be read in one place.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+# Renew once less than this fraction of the token's period is left.
+RENEW_FRACTION = 1 / 3
+
+
+@dataclass
+class TokenState:
+    renewable: bool
+    period: float  # seconds asked for on renewal: the token's creation TTL
+    expires_at: float | None  # time.monotonic() deadline; None: never expires
+    not_renewable_reason: str = ""  # set once Vault refuses or caps a renewal
+    clock: object = field(default=time.monotonic, repr=False)
+
+    @classmethod
+    def from_lookup(cls, data: dict, clock=time.monotonic) -> "TokenState":
+        """From `lookup-self` data: ttl (remaining), creation_ttl, renewable."""
+        ttl = float(data.get("ttl") or 0)
+        period = float(data.get("creation_ttl") or ttl)
+        renewable = bool(data.get("renewable"))
+        reason = "" if renewable else "the token is not renewable"
+        return cls(renewable, period, clock() + ttl if ttl > 0 else None, reason, clock)
+
+    @classmethod
+    def from_auth(cls, auth: dict, clock=time.monotonic) -> "TokenState":
+        """From the `auth` block of a login or renew response."""
+        ttl = float(auth.get("lease_duration") or 0)
+        renewable = bool(auth.get("renewable"))
+        reason = "" if renewable else "the token is not renewable"
+        return cls(renewable, ttl, clock() + ttl if ttl > 0 else None, reason, clock)
+
+    def remaining(self) -> float | None:
+        if self.expires_at is None:
+            return None
+        return self.expires_at - self.clock()
+
+    def expired(self) -> bool:
+        return self.expires_within(0.0)
+
+    def expires_within(self, seconds: float) -> bool:
+        left = self.remaining()
+        return left is not None and left <= seconds
+
+    def can_renew(self) -> bool:
+        return self.renewable and not self.not_renewable_reason and self.expires_at is not None
+
+    def renewal_due(self) -> bool:
+        left = self.remaining()
+        return left is not None and left < self.period * RENEW_FRACTION
+
+    def seconds_until_due(self) -> float | None:
+        left = self.remaining()
+        if left is None:
+            return None
+        return max(0.0, left - self.period * RENEW_FRACTION)
+
+    def renewed(self, auth: dict, warnings: list[str] | None) -> None:
+        """Record a renew-self answer. Vault caps renewals at the token's max TTL
+        and only warns; a capped renewal means later ones cannot extend it."""
+        ttl = float(auth.get("lease_duration") or 0)
+        self.expires_at = self.clock() + ttl if ttl > 0 else None
+        if ttl + 1 < self.period:
+            self.not_renewable_reason = "; ".join(warnings or []) or (
+                f"vault granted only {ttl:.0f}s of the {self.period:.0f}s asked: the token reached its maximum TTL")
+
+    def refused(self, reason: str) -> None:
+        self.not_renewable_reason = reason

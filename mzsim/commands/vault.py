@@ -1,0 +1,73 @@
+"""`mzsim vault setup`: configure Vault/OpenBao PKI, role, policy and token for
+a mesh's vault mTLS backend (common/vaultsetup.py), and print what to apply."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from common.errors import BackendError
+
+
+def register(sub) -> None:
+    vault = sub.add_parser("vault", help="helpers for the vault mTLS backend")
+    vsub = vault.add_subparsers(dest="vault_command", metavar="SUBCOMMAND")
+    p = vsub.add_parser(
+        "setup", help="enable a PKI, create a CA, the dataplane-proxies role, a policy and a token for a mesh",
+        description="Performs steps 1-4 of Kong Mesh's Vault guide against a Vault or OpenBao server. "
+        "Safe to run again: an existing PKI and CA are kept.",
+    )
+    p.add_argument("--address", default=os.environ.get("VAULT_ADDR", ""),
+                   help="Vault address, e.g. http://127.0.0.1:8200 (default $VAULT_ADDR)")
+    p.add_argument("--token", default=os.environ.get("VAULT_TOKEN", ""),
+                   help="a token allowed to mount engines and write policies (default $VAULT_TOKEN)")
+    p.add_argument("--mesh", default="default", help="mesh name (default: default)")
+    p.add_argument("--intermediate", action="store_true",
+                   help="make the mesh CA an intermediate signed by the root PKI (--root-pki)")
+    p.add_argument("--pki", default="", help="PKI mount path (default kmesh-pki-MESH)")
+    p.add_argument("--root-pki", default="pki", help="root PKI mount for --intermediate (default pki)")
+    p.add_argument("--role", default="dataplane-proxies", help="role name (default dataplane-proxies)")
+    p.add_argument("--max-ttl", default="720h", help="role max_ttl and ttl (default 720h)")
+    p.add_argument("--key-type", choices=["rsa", "ec"], default="rsa",
+                   help="data plane key type Vault generates (default rsa, Vault's default; ec is much faster)")
+    p.add_argument("--namespace", default="", help="Vault namespace (X-Vault-Namespace)")
+    p.add_argument("--token-ttl", default="", help="TTL of the created token (default: Vault's default)")
+    p.add_argument("--ca-cert", default="", help="PEM file of the CA that signed Vault's TLS certificate")
+    p.add_argument("--skip-verify", action="store_true", help="do not verify Vault's TLS certificate")
+    p.add_argument("--root-out", default="", help="where to write the root CA PEM (default ./PKI-root.pem)")
+    p.set_defaults(func=run_setup)
+    vault.set_defaults(func=lambda _a: (vault.print_help(), 2)[1])
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    from common.vaultsetup import setup_vault
+
+    if not args.address:
+        print("error: --address is required (or set VAULT_ADDR)", file=sys.stderr)
+        return 2
+    if not args.token:
+        print("error: --token is required (or set VAULT_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        result = setup_vault(
+            args.address, args.token, args.mesh, intermediate=args.intermediate, pki=args.pki or None,
+            root_pki=args.root_pki, role=args.role, max_ttl=args.max_ttl,
+            key_type=None if args.key_type == "rsa" else args.key_type, namespace=args.namespace,
+            ca_cert=args.ca_cert, skip_verify=args.skip_verify, token_ttl=args.token_ttl or None,
+            progress=lambda m: print(f"  {m}", file=sys.stderr),
+        )
+    except BackendError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    root_out = args.root_out or f"{result.pki}-root.pem"
+    with open(root_out, "w") as f:
+        f.write(result.root_pem)
+    secret = "vault-1-token"
+    print(f"token: {result.token}")
+    print(f"root CA written to {os.path.abspath(root_out)}")
+    print(f"\n# Store the token as a mesh secret, then apply the mesh:\n"
+          f"#   mzsim apply -f - <<EOF\n"
+          f"#   type: Secret\n#   mesh: {result.mesh}\n#   name: {secret}\n"
+          f"#   data: $(printf %s TOKEN | base64)\n#   EOF")
+    print(result.mesh_yaml(token_secret=secret, skip_verify=args.skip_verify), end="")
+    return 0
