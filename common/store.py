@@ -65,6 +65,12 @@ class Store:
         self.tombstone_keep = tombstone_keep
         self._revision = int(self._get_state("revision", "0"))
         self._floor = int(self._get_state("compaction_floor", "0"))
+        self.store_id = self._get_state("store_id", "")
+        if not self.store_id:
+            import uuid
+
+            self.store_id = uuid.uuid4().hex
+            self._set_state("store_id", self.store_id)
 
     # -- state ----------------------------------------------------------------
     def _get_state(self, key: str, default: str) -> str:
@@ -75,10 +81,10 @@ class Store:
         self._db.execute("INSERT INTO state(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                          (key, value))
 
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
+    def get_meta(self, key: str, default: str = "") -> str:
+        """Small durable key/value facts kept beside the resources (e.g. KDS versions)."""
         with self._lock:
-            return self._get_state("meta:" + key, default) if default is not None else (
-                self._get_state("meta:" + key, "") or None)
+            return self._get_state("meta:" + key, default)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -175,7 +181,8 @@ class Store:
         return bool(self.apply([], [(kind, mesh, name)])[1])
 
     def apply(self, upserts: list[Resource], removals: list[tuple[str, str | None, str]],
-              *, expect_versions: dict | None = None, skip_unchanged: bool = True):
+              *, expect_versions: dict | None = None, skip_unchanged: bool = True,
+              meta_updates: dict[str, str] | None = None):
         """Apply many changes in one transaction. Returns (stored upserts, removed keys).
 
         An upsert whose spec and labels equal the stored ones is skipped (no new
@@ -238,6 +245,8 @@ class Store:
                     )
                     removed.append((kind, mesh, name))
                     changes.append(Change(rev, kind, mesh, name, True))
+                for k, v in (meta_updates or {}).items():
+                    self._set_state("meta:" + k, v)
                 if rev != self._revision:
                     self._set_state("revision", str(rev))
                     self._maybe_compact(cur, rev)
@@ -262,7 +271,8 @@ class Store:
         self._floor = floor
         self._set_state("compaction_floor", str(floor))
 
-    def replace_all(self, kinds: Iterable[str], resources: list[Resource], *, where=None):
+    def replace_all(self, kinds: Iterable[str], resources: list[Resource], *, where=None,
+                    meta_updates: dict[str, str] | None = None):
         """Make the store hold exactly `resources` for `kinds` (optionally only rows
         matching `where(resource)`): a snapshot reconcile, in one transaction."""
         kinds = set(kinds)
@@ -273,7 +283,7 @@ class Store:
             for r in self.list(k)
             if r.key not in incoming and (where is None or where(r))
         ]
-        return self.apply(resources, stale)
+        return self.apply(resources, stale, meta_updates=meta_updates)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,75 @@
+"""Store-backed Source and Sink implementations for the KDS state machines."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from ..resources import Resource
+from ..store import Store
+from .messages import Batch
+
+Filter = Callable[[Resource], bool]
+
+
+class StoreSource:
+    """What one side sends: the given kinds of a store, optionally filtered."""
+
+    def __init__(self, store: Store, kinds: Iterable[str], keep: Filter | None = None,
+                 transform: Callable[[Resource], Resource] | None = None):
+        self.store = store
+        self.kinds = tuple(kinds)
+        self.keep = keep or (lambda r: True)
+        self.transform = transform or (lambda r: r)
+
+    @property
+    def store_id(self) -> str:
+        return self.store.store_id
+
+    @property
+    def revision(self) -> int:
+        return self.store.revision
+
+    def snapshot(self) -> list[Resource]:
+        return [self.transform(r) for k in self.kinds for r in self.store.list(k) if self.keep(r)]
+
+    def changes_since(self, version: int):
+        changes = self.store.changes_since(version, self.kinds)
+        if changes is None:
+            return None
+        upserts, removals = changes
+        ups = [self.transform(r) for r in upserts if self.keep(r)]
+        rms = [rm for rm in removals if self.keep(Resource(rm[0], rm[2], rm[1]))]
+        return ups, rms
+
+
+def check_batch(batch: Batch, allowed_kinds: Iterable[str],
+                extra_check: Callable[[Resource], str | None] | None = None):
+    """Split a batch into the resources to apply and rejection messages.
+
+    A rejection reads '<Kind> <mesh/>name: field: message' so the sender can
+    count rejections per kind and a human can see what to fix."""
+    from ..validation import validate_resource
+
+    allowed = set(allowed_kinds)
+    good: list[Resource] = []
+    rejected: list[str] = []
+    for r in batch.upserts:
+        label = f"{r.kind} {r.mesh + '/' if r.mesh else ''}{r.name}"
+        if r.kind not in allowed:
+            rejected.append(f"{label}: kind {r.kind} cannot be sent in this direction")
+            continue
+        violations = validate_resource(r)
+        if violations:
+            rejected.append(f"{label}: " + "; ".join(str(v) for v in violations))
+            continue
+        problem = extra_check(r) if extra_check else None
+        if problem:
+            rejected.append(f"{label}: {problem}")
+            continue
+        good.append(r)
+    removals = []
+    for kind, mesh, name in batch.removals:
+        if kind not in allowed:
+            rejected.append(f"{kind} {name}: kind {kind} cannot be removed in this direction")
+        else:
+            removals.append((kind, mesh, name))
+    return good, removals, rejected

@@ -1,0 +1,280 @@
+"""Global's HTTP API, on Kuma's paths."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from common.ca.base import BackendContext
+from common.durations import DurationError, parse_duration
+from common.errors import BadRequest, Conflict, NotFound, ValidationError, Violation
+from common.httpapi import json_response, metrics_handler, read_resource, resource_json
+from common.resources import Resource
+from common.validation import validate_resource
+
+from .dashboard import dashboard_handler
+from .secret_refs import meshes_using_secret
+
+log = logging.getLogger("mzsim.global.api")
+
+
+def _page(items: list[dict]) -> dict:
+    return {"total": len(items), "items": items, "next": None}
+
+
+class GlobalApi:
+    def __init__(self, cp):
+        self.cp = cp
+        self.store = cp.config_store
+        self.zone_store = cp.zone_store
+        self._mesh_lock = asyncio.Lock()  # one mesh apply at a time: test issue + store is a unit
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self.index),
+            web.get("/meshes", self.list_meshes),
+            web.get("/meshes/{name}", self.get_mesh),
+            web.put("/meshes/{name}", self.put_mesh),
+            web.delete("/meshes/{name}", self.delete_mesh),
+            web.get("/meshes/{mesh}/secrets", self.list_secrets),
+            web.get("/meshes/{mesh}/secrets/{name}", self.get_secret),
+            web.put("/meshes/{mesh}/secrets/{name}", self.put_secret),
+            web.delete("/meshes/{mesh}/secrets/{name}", self.delete_secret),
+            web.get("/global-secrets", self.list_global_secrets),
+            web.get("/global-secrets/{name}", self.get_global_secret),
+            web.put("/global-secrets/{name}", self.put_global_secret),
+            web.delete("/global-secrets/{name}", self.delete_global_secret),
+            web.get("/meshes/{mesh}/dataplanes", self.list_dataplanes),
+            web.get("/meshes/{mesh}/dataplanes/_overview", self.dataplanes_overview),
+            web.get("/zones", self.list_zones),
+            web.get("/zones/_overview", self.zones_overview),
+            web.get("/zones/{name}", self.get_zone),
+            web.get("/zones/{name}/_overview", self.zone_overview),
+            web.get("/status/zones", self.status_zones),
+            web.get("/global-insight", self.global_insight),
+            web.post("/tokens/zone", self.zone_token),
+            web.get("/metrics", metrics_handler(self.cp.metrics)),
+            web.get("/dashboard", dashboard_handler),
+        ]
+
+    async def index(self, request: web.Request) -> web.Response:
+        return json_response({"product": "mzsim", "mode": "global", "instanceId": self.cp.instance_id,
+                              "version": self.store.revision, "dashboard": "/dashboard"})
+
+    # -- meshes ----------------------------------------------------------------
+    async def list_meshes(self, request):
+        return json_response(_page([resource_json(r) for r in self.store.list("Mesh")]))
+
+    def _get(self, kind: str, name: str, mesh: str | None = None) -> Resource:
+        res = self.store.get(kind, name, mesh)
+        if res is None:
+            where = f" in mesh {mesh!r}" if mesh else ""
+            raise NotFound(f"{kind} {name!r} not found{where}")
+        return res
+
+    async def get_mesh(self, request):
+        return json_response(resource_json(self._get("Mesh", request.match_info["name"])))
+
+    async def put_mesh(self, request):
+        name = request.match_info["name"]
+        res = await read_resource(request, kind="Mesh", name=name)
+        _raise_invalid(res)
+        from .mtls_check import prepare_mesh
+
+        async with self._mesh_lock:
+            previous = self.store.get("Mesh", name)
+            ctx = BackendContext(secret_lookup=lambda m, n: self.store.get("Secret", n, m),
+                                 environment="global", metrics=self.cp.metrics)
+            skip = frozenset(self.cp.config.mtls.skip_test_issue_types)
+            try:
+                extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),
+                                               self.cp.config.mtls.test_issue_timeout)
+            except asyncio.TimeoutError:
+                raise ValidationError([Violation("mtls", "test issue timed out after "
+                                       f"{self.cp.config.mtls.test_issue_timeout:g}s; check that global can "
+                                       "reach the backend")]) from None
+            stored, _ = self.store.apply([res] + list(extra), [])
+        warnings = self._mesh_warnings(res)
+        for w in warnings:
+            log.warning("mesh %s: %s", name, w)
+        log.info("mesh %s %s (version %s)", name, "updated" if previous else "created", stored[0].meta["version"])
+        return json_response({"name": name, "version": stored[0].meta["version"], "warnings": warnings},
+                             status=200 if previous else 201)
+
+    def _mesh_warnings(self, mesh: Resource) -> list[str]:
+        mtls = mesh.spec.get("mtls") or {}
+        types = {b.get("type") for b in mtls.get("backends") or []}
+        if "certmanager" not in types:
+            return []
+        universal = [z for z in self.cp.zones.zone_names()
+                     if self.cp.zones.active_session(z) and
+                     (self.cp.zones.status(z).get("environment") or "universal") != "kubernetes"]
+        if not universal:
+            return []
+        return [f"certmanager works only in Kubernetes zones; these connected zones are universal and will "
+                f"reject mesh {mesh.name!r}: {', '.join(universal)}"]
+
+    async def delete_mesh(self, request):
+        name = request.match_info["name"]
+        self._get("Mesh", name)
+        secrets = [("Secret", name, s.name) for s in self.store.list("Secret", name)]
+        self.store.apply([], [("Mesh", None, name)] + secrets)
+        log.info("mesh %s deleted with %d secrets", name, len(secrets))
+        return json_response({})
+
+    # -- secrets ---------------------------------------------------------------
+    async def list_secrets(self, request):
+        mesh = request.match_info["mesh"]
+        return json_response(_page([resource_json(r) for r in self.store.list("Secret", mesh)]))
+
+    async def get_secret(self, request):
+        from common.resources import to_universal
+
+        res = self._get("Secret", request.match_info["name"], request.match_info["mesh"])
+        return json_response(to_universal(res, with_meta=True))  # a single GET shows data, as Kuma
+
+    async def put_secret(self, request):
+        mesh, name = request.match_info["mesh"], request.match_info["name"]
+        res = await read_resource(request, kind="Secret", name=name, mesh=mesh)
+        _raise_invalid(res)
+        if self.store.get("Mesh", mesh) is None:
+            raise NotFound(f"mesh {mesh!r} not found; create it before its secrets")
+        existed = self.store.get("Secret", name, mesh) is not None
+        self.store.put(res)
+        return json_response({"name": name, "mesh": mesh}, status=200 if existed else 201)
+
+    async def delete_secret(self, request):
+        mesh, name = request.match_info["mesh"], request.match_info["name"]
+        self._get("Secret", name, mesh)
+        users = meshes_using_secret(self.store.list("Mesh"), mesh, name)
+        if users:
+            raise Conflict(f"secret {name!r} is in use by {', '.join(users)}; change those backends first")
+        self.store.delete("Secret", name, mesh)
+        return json_response({})
+
+    async def list_global_secrets(self, request):
+        return json_response(_page([resource_json(r) for r in self.store.list("GlobalSecret")]))
+
+    async def get_global_secret(self, request):
+        from common.kds.kinds import syncs_down
+        from common.resources import to_universal
+
+        name = request.match_info["name"]
+        res = self._get("GlobalSecret", name)
+        if not syncs_down("GlobalSecret", name):  # the zone-token signing key stays private
+            return json_response(resource_json(res))
+        return json_response(to_universal(res, with_meta=True))
+
+    async def put_global_secret(self, request):
+        name = request.match_info["name"]
+        res = await read_resource(request, kind="GlobalSecret", name=name)
+        _raise_invalid(res)
+        existed = self.store.get("GlobalSecret", name) is not None
+        self.store.put(res)
+        return json_response({"name": name}, status=200 if existed else 201)
+
+    async def delete_global_secret(self, request):
+        name = request.match_info["name"]
+        self._get("GlobalSecret", name)
+        self.store.delete("GlobalSecret", name)
+        return json_response({})
+
+    # -- what zones report -----------------------------------------------------
+    def _zone_rows(self, kind: str, mesh: str) -> list[Resource]:
+        return self.zone_store.list(kind, mesh)
+
+    async def list_dataplanes(self, request):
+        mesh = request.match_info["mesh"]
+        return json_response(_page([_zone_resource_json(r) for r in self._zone_rows("Dataplane", mesh)]))
+
+    async def dataplanes_overview(self, request):
+        mesh = request.match_info["mesh"]
+        insights = {r.name: r for r in self._zone_rows("DataplaneInsight", mesh)}
+        items = []
+        for dp in self._zone_rows("Dataplane", mesh):
+            ins = insights.get(dp.name)
+            items.append({"type": "DataplaneOverview", "mesh": mesh, "name": dp.name,
+                          "zone": dp.meta.get("zone"), "dataplane": dp.spec,
+                          "dataplaneInsight": ins.spec if ins else {}})
+        return json_response(_page(items))
+
+    async def list_zones(self, request):
+        return json_response(_page([self._zone_json(n) for n in self.cp.zones.zone_names()]))
+
+    def _zone_json(self, name: str) -> dict:
+        z = self.store.get("Zone", name)
+        return {"type": "Zone", "name": name, "enabled": (z.spec.get("enabled", True) if z else True)}
+
+    async def get_zone(self, request):
+        name = request.match_info["name"]
+        if name not in self.cp.zones.zone_names():
+            raise NotFound(f"zone {name!r} not found; zones appear once they connect")
+        return json_response(self._zone_json(name))
+
+    def _zone_overview(self, name: str) -> dict:
+        reported = self.zone_store.get("ZoneInsight", name)
+        return {"type": "ZoneOverview", "name": name, "zone": self._zone_json(name),
+                "zoneInsight": {"subscriptions": self.cp.zones.subscriptions(name),
+                                "reported": reported.spec if reported else {}},
+                "status": self.cp.zones.status(name)}
+
+    async def zones_overview(self, request):
+        return json_response(_page([self._zone_overview(n) for n in self.cp.zones.zone_names()]))
+
+    async def zone_overview(self, request):
+        name = request.match_info["name"]
+        if name not in self.cp.zones.zone_names():
+            raise NotFound(f"zone {name!r} not found; zones appear once they connect")
+        return json_response(self._zone_overview(name))
+
+    async def status_zones(self, request):
+        return json_response([self.cp.zones.status(n) for n in self.cp.zones.zone_names()])
+
+    async def global_insight(self, request):
+        statuses = [self.cp.zones.status(n) for n in self.cp.zones.zone_names()]
+        issued = 0
+        failing = 0
+        for ins in self.zone_store.list("DataplaneInsight"):
+            mtls = ins.spec.get("mTLS") or {}
+            issued += int(mtls.get("certificateRegenerations") or 0)
+            failing += 1 if mtls.get("status") in ("error", "backoff", "breaker-open") else 0
+        return json_response({
+            "meshes": self.store.count("Mesh"),
+            "zones": {"total": len(statuses), "online": sum(1 for s in statuses if s["active"]),
+                      "inSync": sum(1 for s in statuses if s["active"] and s["inSync"])},
+            "dataplanes": self.zone_store.count("Dataplane"),
+            "certificates": {"issued": issued, "proxiesFailing": failing},
+            "version": self.store.revision,
+        })
+
+    # -- tokens ----------------------------------------------------------------
+    async def zone_token(self, request):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest('body must be JSON: {"zone": "NAME", "validFor": "24h"}') from None
+        zone = body.get("zone") if isinstance(body, dict) else None
+        if not isinstance(zone, str) or not zone:
+            raise ValidationError([Violation("zone", "is required: the name of the zone the token is for")])
+        try:
+            valid_for = parse_duration(body.get("validFor") or "24h")
+        except DurationError as e:
+            raise ValidationError([Violation("validFor", str(e))]) from None
+        if valid_for <= 0:
+            raise ValidationError([Violation("validFor", "must be positive, e.g. 24h")])
+        token = self.cp.tokens.issue(zone, valid_for)
+        log.info("issued a zone token for zone %s valid for %gs", zone, valid_for)
+        return web.Response(text=token, content_type="text/plain")
+
+
+def _raise_invalid(res: Resource) -> None:
+    violations = validate_resource(res)
+    if violations:
+        raise ValidationError(list(violations))
+
+
+def _zone_resource_json(r: Resource) -> dict:
+    out = resource_json(r)
+    out["zone"] = r.meta.get("zone")
+    return out

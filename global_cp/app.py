@@ -1,0 +1,72 @@
+"""The global control plane process: stores, token issuer, KDS server, API."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import uuid
+
+from aiohttp import web
+
+from common.httpapi import make_error_middleware, start_site
+from common.metrics import Registry
+from common.store import Store
+from common.tokens import ZoneTokens
+
+from .api import GlobalApi
+from .config import GlobalConfig
+from .kds_server import KdsServer
+from .zones import ZoneRegistry
+
+log = logging.getLogger("mzsim.global")
+
+
+class GlobalCP:
+    def __init__(self, config: GlobalConfig):
+        self.config = config
+        self.instance_id = f"global-{uuid.uuid4().hex[:8]}"
+        os.makedirs(config.data_dir, exist_ok=True)
+        self.config_store = Store(os.path.join(config.data_dir, "global.db"))
+        self.zone_store = Store(os.path.join(config.data_dir, "zones.db"))
+        self.metrics = Registry()
+        self.tokens = ZoneTokens(self.config_store)
+        self.tokens._signing_key()  # create it at start, not on the first request
+        self.zones = ZoneRegistry(self.config_store, self.zone_store, self.instance_id,
+                                  config.kds.liveness_timeout)
+        self.kds = KdsServer(self)
+        self._runner: web.AppRunner | None = None
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.api.max_body_bytes,
+                              middlewares=[make_error_middleware()])
+        app.add_routes(GlobalApi(self).routes())
+        return app
+
+    async def start(self) -> None:
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        await self.kds.start()
+        log.info("global %s: API on http://%s:%d, KDS on ws://%s:%d/kds, data in %s", self.instance_id,
+                 self.config.host, self.config.api_port, self.config.host, self.config.kds_port,
+                 self.config.data_dir)
+
+    async def stop(self) -> None:
+        await self.kds.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.config_store.close()
+        self.zone_store.close()
+
+
+async def run(config: GlobalConfig) -> None:
+    cp = GlobalCP(config)
+    await cp.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"mzsim global ready: api http://{config.host}:{config.api_port} "
+          f"kds ws://{config.host}:{config.kds_port}/kds", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await cp.stop()

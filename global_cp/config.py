@@ -1,0 +1,39 @@
+"""Global's configuration: defaults here, then --config FILE, then MZSIM_*."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.config import duration_field
+
+
+@dataclass
+class KdsConfig:
+    heartbeat_interval: float = duration_field(1.0, "send a heartbeat after this much silence")
+    liveness_timeout: float = duration_field(5.0, "mark a zone offline after this long without a frame")
+    ack_timeout: float = duration_field(30.0, "drop a session whose batch stays unacknowledged this long")
+    max_frame_bytes: int = 4 * 1024 * 1024
+    require_zone_token: bool = True
+
+
+@dataclass
+class ApiConfig:
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass
+class MtlsConfig:
+    # Backend types whose new/changed backends are NOT test-issued on apply.
+    # Kong Mesh 2.4+ skips acmpca and certmanager; mzsim validates all by default.
+    skip_test_issue_types: list[str] = field(default_factory=list)
+    test_issue_timeout: float = duration_field(30.0, "give up on a test issue after this long")
+
+
+@dataclass
+class GlobalConfig:
+    host: str = "127.0.0.1"
+    api_port: int = 5681
+    kds_port: int = 5685
+    data_dir: str = "./mzsim-data/global"
+    kds: KdsConfig = field(default_factory=KdsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    mtls: MtlsConfig = field(default_factory=MtlsConfig)

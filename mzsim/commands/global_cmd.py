@@ -1,0 +1,34 @@
+"""`mzsim global`: run the global control plane."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from common import config as cfgmod
+from common.errors import MzsimError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("global", help="run the global control plane (HTTP API + KDS server)",
+                       description="Run the global control plane. Settings: defaults < --config FILE < "
+                       "MZSIM_* environment (e.g. MZSIM_KDS_LIVENESS_TIMEOUT=5s) < flags.")
+    p.add_argument("--api-port", type=int, help="HTTP API port (default 5681)")
+    p.add_argument("--kds-port", type=int, help="KDS websocket port (default 5685)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument("--data-dir", help="where the SQLite stores live (default ./mzsim-data/global)")
+    p.add_argument("--config", help="YAML configuration file")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from global_cp.app import run
+    from global_cp.config import GlobalConfig
+
+    try:
+        config = cfgmod.load(GlobalConfig, args.config, overrides={
+            "api_port": args.api_port, "kds_port": args.kds_port, "host": args.host, "data_dir": args.data_dir})
+    except MzsimError as e:
+        print(f"mzsim global: {e}", file=sys.stderr)
+        return 2
+    asyncio.run(run(config))
+    return 0

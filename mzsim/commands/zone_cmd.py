@@ -1,0 +1,53 @@
+"""`mzsim zone`: run one zone control plane, or many with --count."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from common import config as cfgmod
+from common.errors import MzsimError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("zone", help="run a zone control plane (or --count N of them in one process)",
+                       description="Run a zone control plane. Settings: defaults < --config FILE < "
+                       "MZSIM_* environment (MZSIM_ZONE_TOKEN holds the token) < flags.")
+    p.add_argument("--name", help="zone name (required unless --count > 1)")
+    p.add_argument("--global-address", help="global KDS address, e.g. ws://127.0.0.1:5685 (omit: standalone)")
+    p.add_argument("--token-file", help="file with the zone token; may contain {zone} (for --count)")
+    p.add_argument("--api-port", type=int, help="zone API port (default 5682; --count uses consecutive ports)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--data-dir", help="store directory; one subdirectory per zone (default ./mzsim-data/zones)")
+    p.add_argument("--environment", choices=["universal", "kubernetes"], help="default universal")
+    p.add_argument("--kubeconfig", help="kubeconfig for the certmanager backend (kubernetes environment)")
+    p.add_argument("--count", type=int, help="run N independent zones in this process")
+    p.add_argument("--name-prefix", help="zone name prefix with --count (default zone-)")
+    p.add_argument("--dataplanes", type=int, help="register N simulated dataplanes in each zone")
+    p.add_argument("--services", type=int, help="spread simulated dataplanes over S services (default 1)")
+    p.add_argument("--mesh", help="mesh of the simulated dataplanes (default 'default')")
+    p.add_argument("--dp-key-type", choices=["ec", "rsa"], help="data plane key type (default ec)")
+    p.add_argument("--config", help="YAML configuration file")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from zone_cp.app import run
+    from zone_cp.config import ZoneConfig
+
+    try:
+        config = cfgmod.load(ZoneConfig, args.config, overrides={
+            "name": args.name, "global_address": args.global_address, "token_file": args.token_file,
+            "api_port": args.api_port, "host": args.host, "data_dir": args.data_dir,
+            "environment": args.environment, "kubeconfig": args.kubeconfig, "count": args.count,
+            "name_prefix": args.name_prefix, "dataplanes": args.dataplanes, "services": args.services,
+            "mesh": args.mesh})
+        if args.dp_key_type:
+            config.issuance.dp_key_type = args.dp_key_type
+    except MzsimError as e:
+        print(f"mzsim zone: {e}", file=sys.stderr)
+        return 2
+    if config.count <= 1 and not config.name:
+        print("mzsim zone: --name is required (or use --count N --name-prefix P)", file=sys.stderr)
+        return 2
+    asyncio.run(run(config))
+    return 0

@@ -1,0 +1,167 @@
+"""A zone control plane: its own store, KDS client, issuance engine and API.
+`run()` hosts one zone or, with --count, many independent zones in one process."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import signal
+import time
+import uuid
+
+from aiohttp import web
+
+from common.ca.base import BackendContext
+from common.httpapi import make_error_middleware, start_site
+from common.metrics import Registry
+from common.resources import Resource
+from common.store import Store
+
+from .api import ZoneApi
+from .config import ZoneConfig
+from .kds_client import KdsClient
+from .simulated import simulated_dataplanes
+
+log = logging.getLogger("mzsim.zone")
+
+INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
+
+
+class Zone:
+    def __init__(self, config: ZoneConfig):
+        if not config.name:
+            raise ValueError("a zone needs a name: pass --name")
+        self.config = config
+        self.name = config.name
+        self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
+        self.store = Store(os.path.join(config.data_dir, "zone.db"))
+        self.metrics = Registry()
+        self.kds = KdsClient(self) if config.global_address else None
+        self.engine = self._build_engine()
+        self._runner: web.AppRunner | None = None
+        self._insight_task: asyncio.Task | None = None
+        self.started = time.time()
+
+    def _build_engine(self):
+        from zone_cp.issuance import IssuanceConfig, IssuanceEngine
+
+        s = self.config.issuance
+        ctx = BackendContext(
+            secret_lookup=lambda mesh, name: self.store.get("Secret", name, mesh),
+            environment=self.config.environment,
+            dp_key_type=s.dp_key_type,
+            kubeconfig=self.config.kubeconfig or None,
+            system_namespace=self.config.system_namespace,
+            metrics=self.metrics,
+        )
+        cfg = IssuanceConfig(
+            backoff_base=s.backoff_base, backoff_cap=s.backoff_cap,
+            breaker_threshold=s.breaker_threshold, breaker_window=s.breaker_window,
+            breaker_cooldown=s.breaker_cooldown, concurrency=s.concurrency,
+        )
+        return IssuanceEngine(self.store, ctx, cfg)
+
+    def token(self) -> str:
+        if self.config.token:
+            return self.config.token.strip()
+        if self.config.token_file:
+            path = self.config.token_file.replace("{zone}", self.name)
+            try:
+                with open(path) as f:
+                    return f.read().strip()
+            except OSError as e:
+                log.error("zone %s: cannot read token file %s: %s", self.name, path, e.strerror)
+        return ""
+
+    def status(self) -> dict:
+        return {
+            "zone": self.name,
+            "instanceId": self.instance_id,
+            "environment": self.config.environment,
+            "kds": self.kds.status() if self.kds else {"connected": False, "standalone": True},
+            "connected": bool(self.kds and self.kds.connected),
+            "lastAckedVersion": self.kds.status()["appliedVersion"] if self.kds else None,
+            "lastError": self.kds.last_error if self.kds else "",
+            "meshes": self.store.count("Mesh"),
+            "dataplanes": self.store.count("Dataplane"),
+            "issuance": self.engine.stats() if self.engine else {},
+        }
+
+    def _insight(self) -> Resource:
+        # Only slowly-changing facts, so an unchanged insight is not rewritten.
+        issuance = self.engine.stats() if self.engine else {}
+        return Resource("ZoneInsight", self.name, None, {
+            "environment": self.config.environment,
+            "zoneInstanceId": self.instance_id,
+            "dataplanes": self.store.count("Dataplane"),
+            "meshes": self.store.count("Mesh"),
+            "issuance": issuance,
+        })
+
+    async def _insight_loop(self) -> None:
+        while True:
+            try:
+                self.store.put(self._insight())
+            except Exception:  # noqa: BLE001 - keep reporting; log why
+                log.exception("zone %s: cannot write ZoneInsight", self.name)
+            await asyncio.sleep(INSIGHT_INTERVAL)
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
+        app.add_routes(ZoneApi(self).routes())
+        return app
+
+    async def start(self) -> None:
+        if self.config.dataplanes:
+            dps = simulated_dataplanes(self.name, self.config.dataplanes, self.config.services, self.config.mesh)
+            self.store.apply(dps, [])
+        await self.engine.start()
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        self._insight_task = asyncio.create_task(self._insight_loop())
+        if self.kds:
+            self.kds.start()
+        log.info("zone %s (%s): API on http://%s:%d, global %s", self.name, self.config.environment,
+                 self.config.host, self.config.api_port, self.config.global_address or "(none: standalone)")
+
+    async def stop(self) -> None:
+        if self._insight_task:
+            self._insight_task.cancel()
+        if self.kds:
+            await self.kds.stop()
+        await self.engine.stop()
+        if self._runner:
+            await self._runner.cleanup()
+        self.store.close()
+
+
+def zone_configs(base: ZoneConfig) -> list[ZoneConfig]:
+    """One config per zone; with count > 1: names {prefix}{i}, consecutive
+    API ports, and one data directory per zone."""
+    if base.count <= 1:
+        cfg = copy.deepcopy(base)
+        cfg.data_dir = os.path.join(base.data_dir, base.name)
+        return [cfg]
+    out = []
+    for i in range(base.count):
+        cfg = copy.deepcopy(base)
+        cfg.name = f"{base.name_prefix}{i + 1}"
+        cfg.api_port = base.api_port + i
+        cfg.data_dir = os.path.join(base.data_dir, cfg.name)
+        out.append(cfg)
+    return out
+
+
+async def run(base: ZoneConfig) -> None:
+    zones = [Zone(cfg) for cfg in zone_configs(base)]
+    for z in zones:
+        await z.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    names = ", ".join(z.name for z in zones) if len(zones) <= 5 else f"{len(zones)} zones"
+    print(f"mzsim zone ready: {names} (API from port {zones[0].config.api_port})", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await asyncio.gather(*(z.stop() for z in zones), return_exceptions=True)

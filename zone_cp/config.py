@@ -1,0 +1,48 @@
+"""Zone configuration: defaults here, then --config FILE, then MZSIM_*."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.config import duration_field
+
+
+@dataclass
+class ZoneKdsConfig:
+    heartbeat_interval: float = duration_field(1.0)
+    liveness_timeout: float = duration_field(5.0)
+    ack_timeout: float = duration_field(30.0)
+    max_frame_bytes: int = 4 * 1024 * 1024
+    reconnect_base: float = duration_field(0.5, "first reconnect delay")
+    reconnect_cap: float = duration_field(15.0, "longest reconnect delay")
+
+
+@dataclass
+class IssuanceSettings:
+    dp_key_type: str = "ec"  # ec (P-256, fast) or rsa (2048, as Kuma)
+    backoff_base: float = duration_field(5.0)
+    backoff_cap: float = duration_field(300.0)
+    breaker_threshold: int = 10
+    breaker_window: float = duration_field(60.0)
+    breaker_cooldown: float = duration_field(30.0)
+    concurrency: int = 8
+
+
+@dataclass
+class ZoneConfig:
+    name: str = ""
+    global_address: str = ""  # ws://host:5685 ; empty: run standalone
+    token_file: str = ""  # may contain {zone}, for --count
+    token: str = ""  # MZSIM_ZONE_TOKEN
+    host: str = "127.0.0.1"
+    api_port: int = 5682
+    data_dir: str = "./mzsim-data/zones"
+    environment: str = "universal"  # universal | kubernetes
+    kubeconfig: str = ""
+    system_namespace: str = "kong-mesh-system"
+    count: int = 1
+    name_prefix: str = "zone-"
+    dataplanes: int = 0
+    services: int = 1
+    mesh: str = "default"
+    kds: ZoneKdsConfig = field(default_factory=ZoneKdsConfig)
+    issuance: IssuanceSettings = field(default_factory=IssuanceSettings)
