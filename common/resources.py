@@ -174,7 +174,10 @@ def _parse_kubernetes(doc: dict) -> Resource:
         mesh = doc.get("mesh") or labels.get(MESH_LABEL)
         if not mesh:
             raise ValidationError([Violation(f"metadata.labels[{MESH_LABEL}]", f"a {kind} belongs to a mesh: set the label {MESH_LABEL}")])
-    return Resource(kind, name, mesh, copy.deepcopy(spec), {"labels": dict(labels)} if labels else {})
+    # The mesh label is the mesh itself, not metadata: keep it out of meta so
+    # that to_kubernetes and back round-trips exactly.
+    labels = {k: v for k, v in labels.items() if k != MESH_LABEL}
+    return Resource(kind, name, mesh, copy.deepcopy(spec), {"labels": labels} if labels else {})
 
 
 def _parse_kubernetes_secret(doc: dict, name: str, metadata: dict, labels: dict) -> Resource:
