@@ -104,7 +104,7 @@ def check_tags(v: Violations, tags: object, path: str, *, require_service: bool 
     for name, value in tags.items():
         p = key(path, str(name))
         if not isinstance(name, str) or not name:
-            v.add(path, "tag name must be non-empty")
+            v.add(p if name not in (None, "") else path, "tag name must be a non-empty string; quote it in YAML")
             continue
         if not TAG_NAME.match(name):
             v.add(p, "tag name must consist of alphanumeric characters, dots, dashes, slashes, colons and underscores")

@@ -39,6 +39,8 @@ def test_accepted(violations, networking):
     ({"inbound": [{"port": 80, "tags": {"version": "v1"}}]}, {'networking.inbound[0].tags["kuma.io/service"]'}),
     ({"inbound": [{"port": 80, "tags": {"kuma.io/service": "web", "bad tag": "x", "v": "a b", "e": ""}}]},
      {'networking.inbound[0].tags["bad tag"]', 'networking.inbound[0].tags["v"]', 'networking.inbound[0].tags["e"]'}),
+    ({"inbound": [{"port": 80, "tags": {"kuma.io/service": "web", 80: "x", "v": 1}}]},
+     {'networking.inbound[0].tags["80"]', 'networking.inbound[0].tags["v"]'}),
     ({"inbound": [{"port": 80, "tags": {"kuma.io/service": "a/b"}}]},
      {'networking.inbound[0].tags["kuma.io/service"]'}),
     ({"inbound": [{"port": 80, "tags": {"kuma.io/service": "web"}, "serviceAddress": "localhost"}]},
