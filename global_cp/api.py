@@ -12,6 +12,7 @@ from common.errors import BadRequest, Conflict, NotFound, ValidationError, Viola
 from common.httpapi import json_response, metrics_handler, read_resource, resource_json
 from common.resources import Resource
 from common.validation import validate_resource
+from common.validation.mesh import validate_mesh_update
 
 from .dashboard import dashboard_handler
 from .secret_refs import meshes_using_secret
@@ -84,6 +85,10 @@ class GlobalApi:
 
         async with self._mesh_lock:
             previous = self.store.get("Mesh", name)
+            if previous is not None:
+                violations = validate_mesh_update(previous, res)
+                if violations:
+                    raise ValidationError(list(violations))
             ctx = BackendContext(secret_lookup=lambda m, n: self.store.get("Secret", n, m),
                                  environment="global", metrics=self.cp.metrics)
             skip = frozenset(self.cp.config.mtls.skip_test_issue_types)

@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from common.kds.adapters import StoreSource
-from common.kds.kinds import UPSTREAM_KINDS
+from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
 from common.kds.messages import FrameError, decode, encode
 from common.kds.protocol import ProtocolError, Timing, ZoneSession
 
@@ -38,6 +38,7 @@ class KdsClient:
         self.last_error = ""
         self.connects = 0
         self.global_instance = ""
+        self.removed: dict[str, int] = {}  # downstream deletions applied, by kind
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         zone.store.add_listener(self._on_change)
@@ -45,6 +46,9 @@ class KdsClient:
     def _on_change(self, changes) -> None:
         if any(c.kind in UPSTREAM_KINDS for c in changes):
             self._wake.set()
+        for c in changes:
+            if c.deleted and c.kind in DOWNSTREAM_KINDS:
+                self.removed[c.kind] = self.removed.get(c.kind, 0) + 1
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"kds-{self.zone.name}")
@@ -68,6 +72,7 @@ class KdsClient:
             "globalVersion": (s.welcome or {}).get("version") if s else None,
             "lastError": self.last_error,
             "connects": self.connects,
+            "removedByGlobal": dict(self.removed),
             "upstream": {
                 "ackedRevision": s.sender.acked_version if s else None,
                 "nacks": s.sender.nacks if s else 0,

@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--name-prefix", help="zone name prefix with --count (default zone-)")
     p.add_argument("--dataplanes", type=int, help="register N simulated dataplanes in each zone")
     p.add_argument("--services", type=int, help="spread simulated dataplanes over S services (default 1)")
-    p.add_argument("--mesh", help="mesh of the simulated dataplanes (default 'default')")
+    p.add_argument("--mesh", help="mesh(es) of the simulated dataplanes, comma-separated (default default)")
     p.add_argument("--dp-key-type", choices=["ec", "rsa"], help="data plane key type (default ec)")
     p.add_argument("--config", help="YAML configuration file")
     p.set_defaults(func=main)

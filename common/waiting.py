@@ -1,0 +1,63 @@
+"""Waiting on conditions with bounded timeouts (never sleep-and-hope).
+Used by the launcher, the demo and the tests."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll `cond` until it returns a truthy value; return it. Exceptions count as not yet."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - keep polling, report at the end
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what or cond}: last error {last_exc!r}")
+        time.sleep(interval)
+
+
+async def async_wait_until(cond: Callable[[], Awaitable[T] | T], timeout: float = 10.0,
+                           interval: float = 0.05, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = cond()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what or cond}: last error {last_exc!r}")
+        await asyncio.sleep(interval)
+
+
+def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
+    def ok():
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            return s.connect_ex((host, port)) == 0
+
+    wait_until(ok, timeout, what=f"port {host}:{port}")

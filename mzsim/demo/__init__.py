@@ -1,0 +1,1 @@
+"""`mzsim demo`: global + zones + meshes on one machine, with a live summary."""

@@ -1,0 +1,129 @@
+"""Runs the demo: starts processes, applies meshes, prints progress and a live
+summary, and stops everything it started (also on Ctrl-C)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+from common.waiting import WaitTimeout, wait_until
+from scenarios.launcher import Global, Zone
+
+from . import backends as demo_backends
+from .summary import line, snapshot
+
+
+class Demo:
+    def __init__(self, args):
+        self.args = args
+        self.keep = bool(args.data_dir)
+        self.dir = args.data_dir or tempfile.mkdtemp(prefix="mzsim-demo-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.started: list = []  # everything with a .proc or .stop(), stopped in reverse
+        self.stopping = False
+
+    def say(self, msg: str) -> None:
+        print(f"[demo] {msg}", flush=True)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            self.say("interrupted")
+            return 0
+        except (WaitTimeout, demo_backends.DemoError) as e:
+            self.say(f"failed: {e}")
+            return 1
+        finally:
+            self.shutdown()
+
+    def _run(self) -> int:
+        a = self.args
+        backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+        self.say(f"working directory {self.dir}")
+        self.say("starting global control plane ...")
+        g = Global(self.dir)
+        self.started.append(g)
+        g.start()
+        self.say(f"global is up: API {g.api}  dashboard {g.api}/dashboard")
+
+        plans = []
+        for b in backends:
+            self.say(f"preparing the {b} backend ...")
+            plan = demo_backends.prepare(b, self)
+            plans.append(plan)
+            self.say(f"  {plan.describe}")
+        for plan in plans:
+            for path, body in plan.resources(a.cert_lifetime):
+                status, resp = g.put(path, body)
+                if status not in (200, 201):
+                    raise demo_backends.DemoError(f"global rejected {path}: {resp}")
+            self.say(f"applied mesh {plan.mesh} ({plan.backend_type} backend, certificates live "
+                     f"{a.cert_lifetime}); global test-issued a certificate from it")
+
+        meshes = [p.mesh for p in plans]
+        zones = []
+        for i in range(a.zones):
+            name = f"zone-{i + 1}"
+            kube = next((p for p in plans if p.needs_kubernetes), None)
+            extra = ["--dataplanes", str(a.dataplanes), "--services", str(a.services)]
+            zone_meshes = [p.mesh for p in plans if not p.needs_kubernetes or (kube and i == 0)]
+            extra += ["--mesh", ",".join(zone_meshes)]
+            if kube and i == 0:
+                extra += ["--environment", "kubernetes", "--kubeconfig", kube.kubeconfig]
+            env = dict(self.backend_env(plans))
+            z = Zone(self.dir, name, g, extra_args=extra, env=env)
+            self.started.append(z)
+            self.say(f"starting {name} ({'kubernetes' if kube and i == 0 else 'universal'}, "
+                     f"{a.dataplanes} dataplanes per mesh in {', '.join(zone_meshes)}) ...")
+            z.start()
+            zones.append(z)
+        for z in zones:
+            wait_until(lambda: z.status().get("connected"), 30, what=f"{z.name} to connect")
+        self.say("all zones connected: " + "  ".join(f"{z.name} {z.api}" for z in zones))
+        self.say(f"meshes: {', '.join(meshes)}.  Try: curl {g.api}/status/zones   "
+                 f"curl {zones[0].api}/meshes/{meshes[0]}/dataplanes/dp-0/identity")
+        self.say("live summary (Ctrl-C to stop):" if not a.duration else f"running for {a.duration:g}s:")
+        deadline = time.monotonic() + a.duration if a.duration else None
+        last = ""
+        while deadline is None or time.monotonic() < deadline:
+            for z in zones + [g]:
+                if not z.proc.alive():
+                    raise demo_backends.DemoError(f"{getattr(z, 'name', 'global')} exited; see {z.proc.log_path}")
+            last = line(snapshot(g.api))
+            if sys.stdout.isatty():
+                print("\r" + last.ljust(110), end="", flush=True)
+            else:
+                print(last, flush=True)
+            time.sleep(1.0)
+        if sys.stdout.isatty():
+            print()
+        self.say("final: " + line(snapshot(g.api)))
+        return 0
+
+    def backend_env(self, plans) -> dict:
+        env = {}
+        for p in plans:
+            env.update(p.zone_env)
+        return env
+
+    def shutdown(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.say("stopping every process the demo started ...")
+        for item in reversed(self.started):
+            proc = getattr(item, "proc", None)
+            if proc is not None:
+                proc.stop()
+            elif hasattr(item, "stop"):
+                item.stop()
+        left = [getattr(i, "proc", None) for i in self.started]
+        alive = [p for p in left if p is not None and p.alive()]
+        self.say("all stopped" if not alive else f"{len(alive)} processes did not stop")
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)

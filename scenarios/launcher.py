@@ -1,0 +1,177 @@
+"""Start real mzsim processes (global, zones, helpers) and talk to their APIs.
+
+Shared by `mzsim demo`, the scenario runner and the multi-process tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from common.waiting import free_port, wait_port, wait_until
+
+
+def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json"):
+    """(status, parsed JSON or text). Never raises for HTTP error statuses."""
+    data = None
+    if body is not None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read().decode()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+@dataclass
+class Proc:
+    args: list[str]
+    log_path: str
+    env: dict = field(default_factory=dict)
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> "Proc":
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen([sys.executable, "-m", "mzsim", *self.args], stdout=self._log,
+                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, sig)
+            self.popen.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def log(self) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Global:
+    def __init__(self, workdir: str, extra_args: list[str] | None = None, env: dict | None = None):
+        self.workdir = workdir
+        self.api_port, self.kds_port = free_port(), free_port()
+        self.data_dir = os.path.join(workdir, "global")
+        self.extra_args = extra_args or []
+        self.env = {"MZSIM_KDS_HEARTBEAT_INTERVAL": "300ms", "MZSIM_KDS_LIVENESS_TIMEOUT": "2s", **(env or {})}
+        self.proc: Proc | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def kds(self) -> str:
+        return f"ws://127.0.0.1:{self.kds_port}"
+
+    def start(self) -> "Global":
+        self.proc = Proc(["global", "--api-port", str(self.api_port), "--kds-port", str(self.kds_port),
+                          "--data-dir", self.data_dir, *self.extra_args],
+                         os.path.join(self.workdir, "global.log"), self.env).start()
+        wait_port(self.api_port)
+        wait_port(self.kds_port)
+        return self
+
+    def token(self, zone: str, valid_for: str = "1h") -> str:
+        status, body = http("POST", self.api + "/tokens/zone", {"zone": zone, "validFor": valid_for})
+        assert status == 200, body
+        return body
+
+    def token_file(self, zone: str) -> str:
+        path = os.path.join(self.workdir, f"{zone}.token")
+        with open(path, "w") as f:
+            f.write(self.token(zone))
+        return path
+
+    def get(self, path: str):
+        return http("GET", self.api + path)
+
+    def put(self, path: str, body, content_type: str = "application/json"):
+        return http("PUT", self.api + path, body, content_type=content_type)
+
+    def delete(self, path: str):
+        return http("DELETE", self.api + path)
+
+    def zone_status(self, name: str) -> dict | None:
+        status, body = self.get("/status/zones")
+        if status != 200:
+            return None
+        return next((z for z in body if z["name"] == name), None)
+
+
+class Zone:
+    def __init__(self, workdir: str, name: str, glob: Global | None, extra_args: list[str] | None = None,
+                 env: dict | None = None, token_file: str | None = None):
+        self.workdir = workdir
+        self.name = name
+        self.glob = glob
+        self.api_port = free_port()
+        self.data_dir = os.path.join(workdir, "zones")
+        self.extra_args = extra_args or []
+        self.env = {"MZSIM_KDS_HEARTBEAT_INTERVAL": "300ms", "MZSIM_KDS_LIVENESS_TIMEOUT": "2s",
+                    "MZSIM_KDS_RECONNECT_BASE": "200ms", "MZSIM_KDS_RECONNECT_CAP": "1s", **(env or {})}
+        self.token_file = token_file
+        self.proc: Proc | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self) -> "Zone":
+        args = ["zone", "--name", self.name, "--api-port", str(self.api_port), "--data-dir", self.data_dir]
+        if self.glob is not None:
+            args += ["--global-address", self.glob.kds]
+            if self.token_file is None:
+                self.token_file = self.glob.token_file(self.name)
+            args += ["--token-file", self.token_file]
+        self.proc = Proc(args + self.extra_args, os.path.join(self.workdir, f"{self.name}.log"), self.env).start()
+        wait_port(self.api_port)
+        return self
+
+    def get(self, path: str):
+        return http("GET", self.api + path)
+
+    def put(self, path: str, body):
+        return http("PUT", self.api + path, body)
+
+    def delete(self, path: str):
+        return http("DELETE", self.api + path)
+
+    def status(self) -> dict:
+        return self.get("/status")[1]
+
+    def mesh_names(self) -> list[str]:
+        status, body = self.get("/meshes")
+        return sorted(m["name"] for m in body["items"]) if status == 200 else []
+
+
+def new_workdir(prefix: str = "mzsim-test-") -> str:
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def wait_connected(zone: Zone, timeout: float = 20.0) -> dict:
+    return wait_until(lambda: zone.status().get("connected") and zone.status(), timeout,
+                      what=f"zone {zone.name} connected")
