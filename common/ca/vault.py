@@ -25,6 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import hvac
+import hvac.exceptions
 
 from ..datasource import describe
 from ..errors import BackendError, Violations
@@ -43,6 +44,15 @@ DEFAULT_TIMEOUT = 10.0
 ROOTS_CACHE_SECONDS = 30.0
 RENEW_CHECK_MAX_INTERVAL = 60.0  # the background task looks at least this often
 RENEW_CHECK_MIN_INTERVAL = 0.2
+
+
+def _lookup_self(client: hvac.Client) -> dict | None:
+    """The token's lookup-self data, or None if Vault refuses it (a bad token,
+    or one without the default policy): issuing then says what Vault thinks."""
+    try:
+        return client.adapter.get("/v1/auth/token/lookup-self").get("data") or {}
+    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized, hvac.exceptions.InvalidRequest):
+        return None
 
 
 def _is_self_signed(pem: str) -> bool:
@@ -151,7 +161,9 @@ class VaultBackend(CABackend):
                 result = await loop.run_in_executor(self._pool, fn, *args)
             except Exception as e:  # noqa: BLE001 - translated below; unknown ones re-raise
                 self._observe(operation, "error", time.monotonic() - start)
-                raise to_backend_error(e, self.address, field_path=self._field(field_rel or "address")) from None
+                raise to_backend_error(e, self.address, field_path=self._field(field_rel or "address"),
+                                       address_field=self._field("agentAddress" if self.agent else "address"),
+                                       tls_field=self._field("tls")) from None
             self._observe(operation, "ok", time.monotonic() - start)
             return result
 
@@ -168,8 +180,9 @@ class VaultBackend(CABackend):
             server_name=tls.get("serverName") or "", client_cert_pem=cert_pem, client_key_pem=key_pem,
             pool_size=self.concurrency,
         )
-        return hvac.Client(url=self.address, token=None, session=session, timeout=self.timeout,
-                           namespace=self.from_cp.get("namespace") or None)
+        # hvac ignores a falsy session.verify, so verify and cert are passed again here.
+        return hvac.Client(url=self.address, token=None, session=session, verify=session.verify,
+                           cert=session.cert, timeout=self.timeout, namespace=self.from_cp.get("namespace") or None)
 
     def _get_client(self) -> hvac.Client:
         if self._closed:
@@ -217,15 +230,12 @@ class VaultBackend(CABackend):
         self._token_bytes = raw
         self._state = None
         try:
-            data = await self._call("lookup", client.adapter.get, "/v1/auth/token/lookup-self",
-                                    field_rel="auth.token")
-        except BackendError as e:
-            if not e.retryable:
-                # A token without lookup-self rights (or a bad one): issuing will say why.
-                return
+            data = await self._call("lookup", _lookup_self, client, field_rel="auth.token")
+        except BackendError:
             self._token_bytes = None  # look it up again next time
             raise
-        self._state = TokenState.from_lookup(data.get("data") or {})
+        if data is not None:
+            self._state = TokenState.from_lookup(data)
 
     async def _renew(self, client: hvac.Client) -> None:
         state = self._state

