@@ -68,7 +68,7 @@ class TokenState:
         and only warns; a capped renewal means later ones cannot extend it."""
         ttl = float(auth.get("lease_duration") or 0)
         self.expires_at = self.clock() + ttl if ttl > 0 else None
-        if ttl + 1 < self.period:
+        if ttl + 1 < self.period or any("max_ttl" in w for w in warnings or []):
             self.not_renewable_reason = "; ".join(warnings or []) or (
                 f"vault granted only {ttl:.0f}s of the {self.period:.0f}s asked: the token reached its maximum TTL")
 
