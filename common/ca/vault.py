@@ -99,6 +99,7 @@ class VaultBackend(CABackend):
         self._ec2_nonce = str(uuid.uuid4())  # Vault binds EC2 re-logins to the first nonce
         self._renewer: asyncio.Task | None = None
         self._roots: tuple[float, list[str]] | None = None
+        self._chain_cache: tuple[tuple, tuple[list[str], list[str]]] | None = None
         self._closed = False
         self._last_background_error = ""
         self._metrics_init()
@@ -121,7 +122,7 @@ class VaultBackend(CABackend):
         if self.agent:
             return "agent"
         for name in ("token", "tls", "aws"):
-            if name in self.auth_conf and self.auth_conf[name] is not None:
+            if name in self.auth_conf:  # `aws:` may be empty: defaults all round
                 return name
         return "none"
 
@@ -327,8 +328,10 @@ class VaultBackend(CABackend):
         return self._to_issued(resp.get("data") or {})
 
     def _to_issued(self, data: dict) -> IssuedCert:
-        chain = data.get("ca_chain") or [data.get("issuing_ca", "")]
-        intermediates, roots = split_chain(chain)
+        chain = tuple(data.get("ca_chain") or [data.get("issuing_ca", "")])
+        if self._chain_cache is None or self._chain_cache[0] != chain:  # parse once per CA chain
+            self._chain_cache = (chain, split_chain(list(chain)))
+        intermediates, roots = self._chain_cache[1]
         leaf = data["certificate"].strip() + "\n"
         self._roots = (time.monotonic(), roots)
         return IssuedCert(leaf + "".join(intermediates), data["private_key"].strip() + "\n", roots, backend=self.name)

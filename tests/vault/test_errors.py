@@ -81,3 +81,15 @@ async def test_no_auth_configured(bao, pki, make_backend, mesh_name):
     with pytest.raises(BackendError) as err:
         await backend.issue(ident(mesh_name), 600)
     assert "set one of auth.token, auth.tls or auth.aws, or agentAddress" in err.value.message
+
+
+def test_validate_conf_uses_the_shared_validation():
+    from common.ca.vault import VaultBackend
+
+    good = {"fromCp": {"address": "https://vault:8200", "pki": "kmesh-pki-default", "role": "dataplane-proxies",
+                       "auth": {"aws": None}}}
+    assert not VaultBackend.validate_conf(good, "mtls.backends[0].conf")
+    bad = {"fromCp": {"address": "https://vault:8200", "role": "dataplane-proxies"}}
+    fields = {v.field for v in VaultBackend.validate_conf(bad, "mtls.backends[0].conf").items}
+    assert "mtls.backends[0].conf.fromCp.pki" in fields
+    assert "mtls.backends[0].conf.fromCp.auth" in fields
