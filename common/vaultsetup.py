@@ -77,7 +77,8 @@ class SetupResult:
     namespace: str = ""
 
     def mesh_doc(self, *, backend: str = "vault-1", token_secret: str = "", expiration: str = "24h",
-                 ca_cert_secret: str = "", skip_verify: bool = False, server_name: str = "",
+                 ca_cert_secret: str = "", ca_cert_file: str = "", skip_verify: bool = False,
+                 server_name: str = "",
                  common_name: str = '{{ tag "kuma.io/service" }}.mesh') -> dict:
         """A Universal Mesh using this setup; the token goes in a mesh secret."""
         from_cp: dict = {"address": self.address, "pki": self.pki, "role": self.role}
@@ -88,6 +89,8 @@ class SetupResult:
         tls: dict = {}
         if ca_cert_secret:
             tls["caCert"] = {"secret": ca_cert_secret}
+        elif ca_cert_file:
+            tls["caCert"] = {"file": ca_cert_file}
         if skip_verify:
             tls["skipVerify"] = True
         if server_name:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from common.errors import BackendError
+from common.resources import dump_yaml, secret, to_universal
 
 
 def register(sub) -> None:
@@ -62,12 +63,13 @@ def run_setup(args: argparse.Namespace) -> int:
     root_out = args.root_out or f"{result.pki}-root.pem"
     with open(root_out, "w") as f:
         f.write(result.root_pem)
-    secret = "vault-1-token"
-    print(f"token: {result.token}")
-    print(f"root CA written to {os.path.abspath(root_out)}")
-    print(f"\n# Store the token as a mesh secret, then apply the mesh:\n"
-          f"#   mzsim apply -f - <<EOF\n"
-          f"#   type: Secret\n#   mesh: {result.mesh}\n#   name: {secret}\n"
-          f"#   data: $(printf %s TOKEN | base64)\n#   EOF")
-    print(result.mesh_yaml(token_secret=secret, skip_verify=args.skip_verify), end="")
+    print(f"token: {result.token}", file=sys.stderr)
+    print(f"root CA written to {os.path.abspath(root_out)}", file=sys.stderr)
+    print("mesh and token secret on stdout: save them and `mzsim apply -f FILE`", file=sys.stderr)
+    # stdout is ready to apply: the token as a mesh secret, then the mesh.
+    ca_file = os.path.abspath(args.ca_cert) if args.ca_cert else ""
+    token_secret = secret("vault-1-token", result.token, result.mesh)
+    print(dump_yaml([to_universal(token_secret), result.mesh_doc(token_secret=token_secret.name,
+                                                                 skip_verify=args.skip_verify,
+                                                                 ca_cert_file=ca_file)]), end="")
     return 0

@@ -57,6 +57,7 @@ async def test_wrong_ca_fails_verification(bao_tls, tls_pki, make_backend, secre
     assert err.value.retryable is False
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 async def test_skip_verify_needs_no_ca(bao_tls, tls_pki, make_backend, secrets, mesh_name):
     backend = await tls_backend(make_backend, secrets, bao_tls, tls_pki, mesh_name, skipVerify=True)
     await backend.issue(ident(mesh_name), 600)

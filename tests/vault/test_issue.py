@@ -7,7 +7,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from common.ca.vault import VaultBackend
 from common.errors import BackendError
+from common.resources import parse_text
 from common.vaultsetup import setup_vault
 from common.x509util import Identity, load_certs, load_key, public_keys_match, uri_sans_of, verify_chain
 from mzsim.cli import main as mzsim_main
@@ -126,9 +128,14 @@ def test_cli_setup_prints_token_and_mesh(bao, tmp_path, capsys, mesh_name):
     assert code == 0, err
     assert f"enabled PKI secrets engine at {pki}/" in err
     assert f"wrote policy kmesh-{mesh_name}-dataplane-proxies" in err
-    token = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("token: "))
+    token = next(line.split(": ", 1)[1] for line in err.splitlines() if line.startswith("token: "))
     assert token.startswith("s.")
-    assert f"pki: {pki}" in out and "role: dataplane-proxies" in out
+    secret_res, mesh = parse_text(out)  # stdout applies as is: the token secret, then the mesh
+    assert (secret_res.kind, secret_res.mesh, secret_res.secret_bytes()) == ("Secret", mesh_name, token.encode())
+    from_cp = mesh.spec["mtls"]["backends"][0]["conf"]["fromCp"]
+    assert (mesh.name, from_cp["pki"], from_cp["role"]) == (mesh_name, pki, "dataplane-proxies")
+    assert from_cp["auth"]["token"] == {"secret": secret_res.name}
+    assert not VaultBackend.validate_conf(mesh.spec["mtls"]["backends"][0]["conf"], "conf")
     assert load_certs(root_out.read_bytes())[0].subject.rfc4514_string() == f"CN=Kong Mesh {mesh_name}"
 
 
