@@ -204,9 +204,8 @@ class VaultBackend(CABackend):
         async with self._auth_lock:
             if method == "token":
                 await self._adopt_token(client)
-            elif self._state is None or self._needs_login():
-                await self._login(client, method)
-            if self._state is not None and self._state.renewal_due() and self._state.can_renew():
+            state = self._state
+            if state is not None and state.renewal_due() and state.can_renew():
                 await self._renew(client)
             if method != "token" and self._needs_login():
                 await self._login(client, method)

@@ -20,15 +20,27 @@ class TokenState:
     expires_at: float | None  # time.monotonic() deadline; None: never expires
     not_renewable_reason: str = ""  # set once Vault refuses or caps a renewal
     clock: object = field(default=time.monotonic, repr=False)
+    max_at: float | None = None  # explicit_max_ttl: no renewal goes past it
+    max_reason: str = ""
 
     @classmethod
-    def from_lookup(cls, data: dict, clock=time.monotonic) -> "TokenState":
-        """From `lookup-self` data: ttl (remaining), creation_ttl, renewable."""
+    def from_lookup(cls, data: dict, clock=time.monotonic, wall=time.time) -> "TokenState":
+        """From `lookup-self` data: ttl (remaining), creation_ttl, renewable, and
+        explicit_max_ttl + creation_time, the hard end no renewal passes."""
         ttl = float(data.get("ttl") or 0)
         period = float(data.get("creation_ttl") or ttl)
         renewable = bool(data.get("renewable"))
         reason = "" if renewable else "the token is not renewable"
-        return cls(renewable, period, clock() + ttl if ttl > 0 else None, reason, clock)
+        state = cls(renewable, period, clock() + ttl if ttl > 0 else None, reason, clock)
+        explicit_max = float(data.get("explicit_max_ttl") or 0)
+        created = float(data.get("creation_time") or 0)
+        if explicit_max > 0 and created > 0:
+            state.max_at = clock() + (created + explicit_max - wall())
+            state.max_reason = f"the token reaches its explicit_max_ttl of {explicit_max:.0f}s"
+            if state.expires_at is None or state.expires_at >= state.max_at - 0.5:
+                state.expires_at = state.max_at
+                state.not_renewable_reason = state.not_renewable_reason or state.max_reason
+        return state
 
     @classmethod
     def from_auth(cls, auth: dict, clock=time.monotonic) -> "TokenState":
@@ -65,10 +77,14 @@ class TokenState:
 
     def renewed(self, auth: dict, warnings: list[str] | None) -> None:
         """Record a renew-self answer. Vault caps renewals at the token's max TTL
-        and only warns; a capped renewal means later ones cannot extend it."""
+        and only warns (or, rounding to whole seconds, not even that); a capped
+        renewal means later ones cannot extend it."""
         ttl = float(auth.get("lease_duration") or 0)
         self.expires_at = self.clock() + ttl if ttl > 0 else None
-        if ttl + 1 < self.period or any("max_ttl" in w for w in warnings or []):
+        if self.max_at is not None and self.expires_at is not None and self.expires_at >= self.max_at - 0.5:
+            self.expires_at = self.max_at
+            self.not_renewable_reason = "; ".join(warnings or []) or self.max_reason
+        elif ttl + 1 < self.period or any("max_ttl" in w for w in warnings or []):
             self.not_renewable_reason = "; ".join(warnings or []) or (
                 f"vault granted only {ttl:.0f}s of the {self.period:.0f}s asked: the token reached its maximum TTL")
 
