@@ -242,3 +242,20 @@ def verify_chain(leaf_pem: str, roots_pem: list[str], intermediates_pem: list[st
     return list(result.chain)
 
 
+
+
+def split_chain(pems: list[str]) -> tuple[list[str], list[str]]:
+    """(intermediates, roots) of a CA chain given as PEM texts (each may hold
+    several certificates): roots are the self-signed ones, or the top of the
+    chain if none is."""
+    certs = [one for p in pems if p and p.strip() for one in split_pem(p)]
+    roots = [c for c in certs if _self_signed(c)]
+    intermediates = [c for c in certs if c not in roots]
+    if not roots and certs:
+        roots, intermediates = certs[-1:], certs[:-1]
+    return intermediates, roots
+
+
+def _self_signed(pem: str) -> bool:
+    cert = load_certs(pem)[0]
+    return cert.subject == cert.issuer

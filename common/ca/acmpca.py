@@ -1,0 +1,316 @@
+"""The `acmpca` backend: data plane certificates from AWS Certificate Manager
+Private CA (`IssueCertificate`, then `GetCertificate`).
+
+- Region and partition come from `conf.arn`; the endpoint from the standard
+  AWS_ENDPOINT_URL_ACM_PCA / AWS_ENDPOINT_URL variables (botocore reads them),
+  or settings["acmpca_endpoint_url"].
+- Credentials from `conf.auth.awsCredentials` data sources, re-read before each
+  call (a new key in the secret takes effect without a restart), else the
+  default AWS credential chain. `conf.caCert` verifies the endpoint's TLS.
+- boto3 blocks: calls run on this backend's own threads, at most `concurrency`
+  at a time (settings["acmpca"]["concurrency"], default 8).
+- Throttling is retried in the call with jittered backoff, then reported as
+  retryable. An IssueCertificate keeps one idempotency token over its retries,
+  and a certificate issued whose GetCertificate failed is fetched again on the
+  next issue() of the same identity instead of being issued twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import math
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import BackendError, Violations
+from ..x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
+from .acmpca_client import Failure, backoff_delay, classify, failure_error, is_region, make_client, parse_arn
+from .base import CABackend
+from .vault_session import PrivateFiles
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "concurrency": 8,
+    "timeout_seconds": 10.0,  # connect and read timeout of one call
+    "throttle_attempts": 5,  # calls per operation while throttled
+    "backoff_base_seconds": 0.1,
+    "backoff_cap_seconds": 2.0,
+    "get_wait_seconds": 10.0,  # how long GetCertificate is polled after an issue
+    "describe_cache_seconds": 60.0,
+    "roots_cache_seconds": 30.0,
+}
+PENDING_KEEP_SECONDS = 300.0  # AWS keeps an idempotency token for 5 minutes
+# The CA's key algorithm -> the SigningAlgorithm IssueCertificate must use.
+SIGNING_ALGORITHMS = {
+    "RSA_2048": "SHA256WITHRSA", "RSA_3072": "SHA256WITHRSA", "RSA_4096": "SHA256WITHRSA",
+    "EC_prime256v1": "SHA256WITHECDSA", "EC_secp384r1": "SHA384WITHECDSA", "EC_secp521r1": "SHA512WITHECDSA",
+    "SM2": "SM3WITHSM2",
+}
+
+
+@dataclass
+class _Pending:
+    """An issued certificate not fetched yet, with the key it was issued for."""
+
+    certificate_arn: str
+    key_pem: str
+    since: float
+
+
+class AcmPcaBackend(CABackend):
+    type_name = "acmpca"
+
+    def __init__(self, mesh, spec, ctx):
+        super().__init__(mesh, spec, ctx)
+        self.arn: str = self.conf.get("arn") or ""
+        parsed = parse_arn(self.arn)
+        self.partition = parsed.partition if parsed else "aws"
+        self.region = parsed.region if parsed else ""
+        settings = ctx.settings or {}
+        self.opts = {**DEFAULTS, **(settings.get("acmpca") or {})}
+        self.endpoint_url: str | None = settings.get("acmpca_endpoint_url") or self.opts.get("endpoint_url") or None
+        self.concurrency = int(self.opts["concurrency"])
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"acmpca-{mesh}-{self.name}")
+        self._files = PrivateFiles()
+        self._client = None
+        self._client_fp: bytes = b""
+        self._client_lock = asyncio.Lock()
+        self._ca: tuple[float, str] | None = None  # (when, SigningAlgorithm) of an ACTIVE CA
+        self._roots: tuple[float, list[str]] | None = None
+        self._pending: dict[tuple, _Pending] = {}
+        self._closed = False
+        self._metrics_init()
+
+    # -- static ---------------------------------------------------------------
+    @classmethod
+    def validate_conf(cls, conf: dict, path: str) -> Violations:
+        from ..validation import validate_backend_conf
+
+        found = Violations()
+        found.extend(validate_backend_conf(cls.type_name, conf, path))
+        return found
+
+    # -- fields and metrics ---------------------------------------------------
+    def _field(self, rel: str) -> str:
+        return f"{self.conf_path}.{rel}"
+
+    def _metrics_init(self) -> None:
+        m = self.ctx.metrics
+        self._latency = self._throttles = None
+        if m is None:
+            return
+        self._latency = m.histogram(
+            "mzsim_backend_request_seconds", "Latency of CA backend requests",
+            ("backend_type", "mesh", "backend", "operation", "outcome"))
+        self._throttles = m.counter(
+            "mzsim_acmpca_throttles_total", "ACM PCA calls answered with throttling",
+            ("mesh", "backend", "operation"))
+
+    def _observe(self, operation: str, outcome: str, seconds: float) -> None:
+        if self._latency is not None:
+            self._latency.observe(seconds, backend_type=self.type_name, mesh=self.mesh, backend=self.name,
+                                  operation=operation, outcome=outcome)
+
+    def _count_throttle(self, operation: str) -> None:
+        if self._throttles is not None:
+            self._throttles.inc(mesh=self.mesh, backend=self.name, operation=operation)
+
+    # -- the client -------------------------------------------------------------
+    def _check_arn(self) -> None:
+        if not self.arn:
+            raise BackendError("is required: the ARN of the private CA", retryable=False,
+                               field_path=self._field("arn"))
+        if not is_region(self.region):
+            raise BackendError(
+                f'the ARN names region "{self.region}", which is not an AWS region: put the CA\'s real ARN '
+                "(aws acm-pca list-certificate-authorities, or `mzsim acmpca setup`)",
+                retryable=False, field_path=self._field("arn"))
+
+    def _read_settings(self) -> tuple[str | None, str | None, bytes | None]:
+        creds = (self.conf.get("auth") or {}).get("awsCredentials") or {}
+        access = secret = None
+        if creds:
+            access = self.read_text(creds.get("accessKey"), "auth.awsCredentials.accessKey")
+            secret = self.read_text(creds.get("accessKeySecret"), "auth.awsCredentials.accessKeySecret")
+            for value, rel in ((access, "accessKey"), (secret, "accessKeySecret")):
+                if not value:
+                    raise BackendError("is empty: put the AWS credential in it", retryable=False,
+                                       field_path=self._field(f"auth.awsCredentials.{rel}"))
+        ca = self.read(self.conf["caCert"], "caCert") if self.conf.get("caCert") else None
+        return access, secret, ca
+
+    async def _get_client(self):
+        if self._closed:
+            raise BackendError(f"acmpca backend {self.name} of mesh {self.mesh} is closed", retryable=False)
+        self._check_arn()
+        access, secret, ca = self._read_settings()
+        fp = hashlib.sha256(repr((access, secret, ca)).encode()).digest()  # never logged
+        async with self._client_lock:
+            if self._client is None or fp != self._client_fp:
+                verify = self._files.write(ca) if ca else None
+                build = functools.partial(
+                    make_client, self.region, endpoint_url=self.endpoint_url, access_key=access, secret_key=secret,
+                    verify=verify, pool_size=self.concurrency, timeout=float(self.opts["timeout_seconds"]))
+                old, self._client = self._client, await asyncio.get_running_loop().run_in_executor(self._pool, build)
+                self._client_fp = fp
+                self._ca = None
+                if old is not None:
+                    old.close()
+            return self._client
+
+    @property
+    def endpoint(self) -> str:
+        return self._client.meta.endpoint_url if self._client is not None else (self.endpoint_url or "AWS")
+
+    def _error(self, f: Failure, operation: str) -> BackendError:
+        return failure_error(f, operation, self.endpoint, arn_field=self._field("arn"),
+                             auth_field=self._field("auth"), ca_cert_field=self._field("caCert"))
+
+    # -- one call -----------------------------------------------------------------
+    async def _call(self, operation: str, method: str, **params) -> dict:
+        """One API call, retried while throttled. Raises BackendError."""
+        client = await self._get_client()
+        attempts = int(self.opts["throttle_attempts"])
+        loop = asyncio.get_running_loop()
+        for attempt in range(attempts):
+            async with self._sem:
+                start = time.monotonic()
+                try:
+                    result = await loop.run_in_executor(self._pool, functools.partial(getattr(client, method), **params))
+                except Exception as e:  # noqa: BLE001 - classified below; unknown ones re-raise
+                    failure = classify(e, self.endpoint)
+                    if failure is None:
+                        raise
+                    self._observe(operation, failure.code, time.monotonic() - start)
+                else:
+                    self._observe(operation, "ok", time.monotonic() - start)
+                    return result
+            if not failure.throttled:
+                raise self._error(failure, operation)
+            self._count_throttle(operation)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(backoff_delay(attempt, float(self.opts["backoff_base_seconds"]),
+                                                  float(self.opts["backoff_cap_seconds"])))
+        err = self._error(failure, operation)
+        err.message = err.details = f"{err.message}; still throttled after {attempts} attempts"
+        raise err
+
+    # -- the CA -------------------------------------------------------------------
+    async def _signing_algorithm(self) -> str:
+        """The SigningAlgorithm matching the CA's key; the CA must be ACTIVE."""
+        cached = self._ca
+        if cached and time.monotonic() - cached[0] < float(self.opts["describe_cache_seconds"]):
+            return cached[1]
+        resp = await self._call("DescribeCertificateAuthority", "describe_certificate_authority",
+                                CertificateAuthorityArn=self.arn)
+        ca = resp.get("CertificateAuthority") or {}
+        status = ca.get("Status", "")
+        if status != "ACTIVE":
+            reason = f" ({ca['FailureReason']})" if ca.get("FailureReason") else ""
+            raise BackendError(
+                f"certificate authority {self.arn} is {status}{reason}, not ACTIVE: AWS issues only from an "
+                "ACTIVE CA; enable it (aws acm-pca update-certificate-authority --status ACTIVE) or import its "
+                "certificate", retryable=False, field_path=self._field("arn"))
+        key_algorithm = (ca.get("CertificateAuthorityConfiguration") or {}).get("KeyAlgorithm", "RSA_2048")
+        algorithm = SIGNING_ALGORITHMS.get(key_algorithm)
+        if algorithm is None:
+            raise BackendError(f"certificate authority {self.arn} has key algorithm {key_algorithm}, which mzsim "
+                               f"cannot sign for; use one of {', '.join(SIGNING_ALGORITHMS)}",
+                               retryable=False, field_path=self._field("arn"))
+        self._ca = (time.monotonic(), algorithm)
+        return algorithm
+
+    def _validity(self, lifetime_seconds: float) -> dict:
+        seconds = max(1, math.ceil(lifetime_seconds))
+        if seconds % 86400 == 0:  # AWS counts DAYS from the moment it issues: exact
+            return {"Type": "DAYS", "Value": seconds // 86400}
+        return {"Type": "ABSOLUTE", "Value": math.ceil(time.time() + seconds)}
+
+    # -- issuing --------------------------------------------------------------------
+    async def issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        common_name = self.common_name(identity)
+        pending_key = (tuple(identity.uri_sans()), common_name, float(lifetime_seconds))
+        self._drop_stale_pending()
+        pending = self._pending.get(pending_key)
+        if pending is not None:  # issued before, GetCertificate failed: fetch only
+            return await self._fetch(pending_key, pending)
+        algorithm = await self._signing_algorithm()
+        key_pem, csr_pem = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._key_and_csr, identity, common_name)
+        try:
+            resp = await self._call(
+                "IssueCertificate", "issue_certificate", CertificateAuthorityArn=self.arn, Csr=csr_pem.encode(),
+                SigningAlgorithm=algorithm, Validity=self._validity(lifetime_seconds),
+                TemplateArn=f"arn:{self.partition}:acm-pca:::template/EndEntityCertificate/V1",
+                IdempotencyToken=uuid.uuid4().hex)  # one per issue(): its retries cannot issue twice
+        except BackendError as e:
+            if not e.retryable:
+                self._ca = None  # describe again next time: the CA may have changed
+            raise
+        pending = _Pending(resp["CertificateArn"], key_pem, time.monotonic())
+        self._pending[pending_key] = pending
+        return await self._fetch(pending_key, pending)
+
+    def _key_and_csr(self, identity: Identity, common_name: str) -> tuple[str, str]:
+        key = generate_key(self.ctx.dp_key_type)
+        return key_to_pem(key), csr_to_pem(build_csr(identity, key, common_name))
+
+    async def _fetch(self, pending_key: tuple, pending: _Pending) -> IssuedCert:
+        """GetCertificate, polled while AWS is still issuing or briefly failing."""
+        deadline = time.monotonic() + float(self.opts["get_wait_seconds"])
+        attempt = 0
+        while True:
+            try:
+                resp = await self._call("GetCertificate", "get_certificate", CertificateAuthorityArn=self.arn,
+                                        CertificateArn=pending.certificate_arn)
+                break
+            except BackendError as e:
+                if not e.retryable:
+                    self._pending.pop(pending_key, None)
+                    raise
+                if time.monotonic() >= deadline:
+                    e.message = e.details = (f"{e.message}; certificate {pending.certificate_arn} was issued but not "
+                                             "fetched yet: the next attempt fetches it without issuing again")
+                    raise
+            await asyncio.sleep(min(backoff_delay(attempt, 0.05, 1.0), max(0.0, deadline - time.monotonic())))
+            attempt += 1
+        self._pending.pop(pending_key, None)
+        intermediates, roots = split_chain([resp.get("CertificateChain") or ""])
+        if not roots:
+            roots = await self.root_certs()
+        else:
+            self._roots = (time.monotonic(), roots)
+        leaf = resp["Certificate"].strip() + "\n"
+        return IssuedCert(leaf + "".join(intermediates), pending.key_pem, roots, backend=self.name)
+
+    def _drop_stale_pending(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, p in self._pending.items() if now - p.since > PENDING_KEEP_SECONDS]:
+            del self._pending[k]
+
+    async def root_certs(self) -> list[str]:
+        cached = self._roots
+        if cached and time.monotonic() - cached[0] < float(self.opts["roots_cache_seconds"]):
+            return list(cached[1])
+        resp = await self._call("GetCertificateAuthorityCertificate", "get_certificate_authority_certificate",
+                                CertificateAuthorityArn=self.arn)
+        _, roots = split_chain([resp.get("Certificate") or "", resp.get("CertificateChain") or ""])
+        self._roots = (time.monotonic(), roots)
+        return list(roots)
+
+    async def close(self) -> None:
+        self._closed = True
+        client, self._client = self._client, None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if client is not None:
+            client.close()
+        self._files.remove_all()
+
+
+Backend = AcmPcaBackend
