@@ -37,7 +37,9 @@ def register(sub) -> None:
     p.add_argument("--validity-days", type=int, default=3650, help="root certificate lifetime (default 3650)")
     p.add_argument("--ca-cert", default="", help="PEM file of the CA that signed the endpoint's TLS certificate")
     p.add_argument("--root-out", default="", help="where to write the root CA PEM (default ./acmpca-root.pem)")
-    p.add_argument("--mesh", default="", help="also print a Mesh using the CA, for this mesh name")
+    p.add_argument("--mesh", default="",
+                   help="print a Mesh of this name using the CA (default credential chain) instead of the ARN and "
+                   "root certificate")
     p.set_defaults(func=run_setup)
     acm.set_defaults(func=lambda _a: (acm.print_help(), 2)[1])
 
@@ -65,9 +67,10 @@ def run_setup(args: argparse.Namespace) -> int:
     with open(root_out, "w") as f:
         f.write(result.root_pem)
     print(f"root CA written to {os.path.abspath(root_out)}", file=sys.stderr)
-    print(result.arn)
-    if args.mesh:
+    if args.mesh:  # stdout is ready to apply
+        print(f"certificate authority: {result.arn}", file=sys.stderr)
         print(dump_yaml([result.mesh_doc(args.mesh)]), end="")
-    else:
+    else:  # the ARN, then the root chain
+        print(result.arn)
         print(result.root_pem, end="")
     return 0

@@ -200,7 +200,7 @@ def ensure_tls_files(directory: str) -> tuple[str, str, str]:
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
            .sign(key, hashes.SHA256()))
-    leaf = sign_csr(csr, ca_cert, ca_key, 10 * 365 * 86400)
+    leaf = sign_csr(csr, ca_cert, ca_key, 5 * 365 * 86400)
     for path, text in zip(paths, (cert_to_pem(ca_cert), cert_to_pem(leaf), key_to_pem(key))):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
