@@ -1,0 +1,49 @@
+"""Global's test issue (global_cp/mtls_check.prepare_mesh) rejects an acmpca
+mesh whose CA does not exist or is DISABLED, quoting AWS, and accepts a good one."""
+from __future__ import annotations
+
+import pytest
+
+from common.ca.base import BackendContext
+from common.errors import MzsimError
+from common.resources import Resource
+
+from .conftest import FAST, MESH, acmpca_spec, secret_auth
+from .test_errors import missing_arn, pca
+
+mtls_check = pytest.importorskip("global_cp.mtls_check", reason="global's test issue is not built yet")
+
+
+def mesh(spec: dict) -> Resource:
+    return Resource("Mesh", MESH, None, {"mtls": {"enabledBackend": spec["name"], "backends": [spec]}})
+
+
+def context(acm, secrets) -> BackendContext:
+    return BackendContext(secret_lookup=secrets.lookup, environment="global",
+                          settings={"acmpca_endpoint_url": acm.endpoint, "acmpca": FAST})
+
+
+async def rejection(acm, secrets, spec: dict) -> str:
+    with pytest.raises(MzsimError) as err:
+        await mtls_check.prepare_mesh(mesh(spec), None, context(acm, secrets))
+    return str(err.value)
+
+
+async def test_good_acmpca_mesh_is_accepted(acm, ca, creds, secrets):
+    creds()
+    await mtls_check.prepare_mesh(mesh(acmpca_spec(ca.arn, auth=secret_auth())), None, context(acm, secrets))
+
+
+async def test_missing_ca_is_rejected_quoting_aws(acm, ca, creds, secrets):
+    creds()
+    arn = missing_arn(ca.arn)
+    assert f"ResourceNotFoundException: Resource {arn} not found" in await rejection(
+        acm, secrets, acmpca_spec(arn, auth=secret_auth()))
+
+
+async def test_disabled_ca_is_rejected(acm, creds, secrets):
+    fresh = acm.setup_ca()
+    pca(acm).update_certificate_authority(CertificateAuthorityArn=fresh.arn, Status="DISABLED")
+    creds()
+    assert f"certificate authority {fresh.arn} is DISABLED, not ACTIVE" in await rejection(
+        acm, secrets, acmpca_spec(fresh.arn, auth=secret_auth()))
