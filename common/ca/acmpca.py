@@ -62,6 +62,11 @@ class _Pending:
     since: float
 
 
+def _extended(err: BackendError, more: str) -> BackendError:
+    field_path = err.causes[0].field if err.causes else ""
+    return BackendError(f"{err.message}; {more}", retryable=err.retryable, field_path=field_path)
+
+
 class AcmPcaBackend(CABackend):
     type_name = "acmpca"
 
@@ -160,6 +165,8 @@ class AcmPcaBackend(CABackend):
                 old, self._client = self._client, await asyncio.get_running_loop().run_in_executor(self._pool, build)
                 self._client_fp = fp
                 self._ca = None
+                log.info("acmpca %s of mesh %s: client for %s in %s (%s credentials)", self.name, self.mesh,
+                         self._client.meta.endpoint_url, self.region, "configured" if access else "default chain")
                 if old is not None:
                     old.close()
             return self._client
@@ -176,13 +183,14 @@ class AcmPcaBackend(CABackend):
     async def _call(self, operation: str, method: str, **params) -> dict:
         """One API call, retried while throttled. Raises BackendError."""
         client = await self._get_client()
-        attempts = int(self.opts["throttle_attempts"])
+        attempts = max(1, int(self.opts["throttle_attempts"]))
         loop = asyncio.get_running_loop()
         for attempt in range(attempts):
             async with self._sem:
                 start = time.monotonic()
                 try:
-                    result = await loop.run_in_executor(self._pool, functools.partial(getattr(client, method), **params))
+                    call = functools.partial(getattr(client, method), **params)
+                    result = await loop.run_in_executor(self._pool, call)
                 except Exception as e:  # noqa: BLE001 - classified below; unknown ones re-raise
                     failure = classify(e, self.endpoint)
                     if failure is None:
@@ -194,12 +202,12 @@ class AcmPcaBackend(CABackend):
             if not failure.throttled:
                 raise self._error(failure, operation)
             self._count_throttle(operation)
+            log.debug("acmpca %s of mesh %s: %s throttled (attempt %d of %d)", self.name, self.mesh, operation,
+                      attempt + 1, attempts)
             if attempt + 1 < attempts:
                 await asyncio.sleep(backoff_delay(attempt, float(self.opts["backoff_base_seconds"]),
                                                   float(self.opts["backoff_cap_seconds"])))
-        err = self._error(failure, operation)
-        err.message = err.details = f"{err.message}; still throttled after {attempts} attempts"
-        raise err
+        raise _extended(self._error(failure, operation), f"still throttled after {attempts} attempts")
 
     # -- the CA -------------------------------------------------------------------
     async def _signing_algorithm(self) -> str:
@@ -275,9 +283,8 @@ class AcmPcaBackend(CABackend):
                     self._pending.pop(pending_key, None)
                     raise
                 if time.monotonic() >= deadline:
-                    e.message = e.details = (f"{e.message}; certificate {pending.certificate_arn} was issued but not "
-                                             "fetched yet: the next attempt fetches it without issuing again")
-                    raise
+                    raise _extended(e, f"certificate {pending.certificate_arn} was issued but not fetched yet: "
+                                       "the next attempt fetches it without issuing again") from None
             await asyncio.sleep(min(backoff_delay(attempt, 0.05, 1.0), max(0.0, deadline - time.monotonic())))
             attempt += 1
         self._pending.pop(pending_key, None)

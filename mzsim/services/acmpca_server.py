@@ -28,8 +28,6 @@ from dataclasses import asdict, dataclass
 
 from werkzeug.serving import make_server
 
-log = logging.getLogger(__name__)
-
 _DEFAULT_MESSAGES = {"ThrottlingException": "Rate exceeded"}
 _DEFAULT_STATUS = {"InternalFailure": 500, "ServiceUnavailable": 503}
 
