@@ -85,6 +85,7 @@ class AcmPcaBackend(CABackend):
         self._files = PrivateFiles()
         self._client = None
         self._client_fp: bytes = b""
+        self._retired: list = []
         self._client_lock = asyncio.Lock()
         self._ca: tuple[float, str] | None = None  # (when, SigningAlgorithm) of an ACTIVE CA
         self._roots: tuple[float, list[str]] | None = None
@@ -167,8 +168,8 @@ class AcmPcaBackend(CABackend):
                 self._ca = None
                 log.info("acmpca %s of mesh %s: client for %s in %s (%s credentials)", self.name, self.mesh,
                          self._client.meta.endpoint_url, self.region, "configured" if access else "default chain")
-                if old is not None:
-                    old.close()
+                if old is not None:  # calls in flight may still use it: closed with the backend
+                    self._retired.append(old)
             return self._client
 
     @property
@@ -315,8 +316,10 @@ class AcmPcaBackend(CABackend):
         self._closed = True
         client, self._client = self._client, None
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if client is not None:
-            client.close()
+        for c in [client, *self._retired]:
+            if c is not None:
+                c.close()
+        self._retired.clear()
         self._files.remove_all()
 
 
