@@ -233,23 +233,29 @@ class GlobalApi:
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_overview(name))
 
+    def _statuses(self) -> list[dict]:
+        counts = self.cp.zones.dataplane_counts()
+        return [self.cp.zones.status(n, counts) for n in self.cp.zones.zone_names()]
+
     async def status_zones(self, request):
-        return json_response([self.cp.zones.status(n) for n in self.cp.zones.zone_names()])
+        return json_response(self._statuses())
 
     async def global_insight(self, request):
-        statuses = [self.cp.zones.status(n) for n in self.cp.zones.zone_names()]
-        issued = 0
+        statuses = self._statuses()
+        issued = rotated = 0
         failing = 0
         for ins in self.zone_store.list("DataplaneInsight"):
             mtls = ins.spec.get("mTLS") or {}
-            issued += int(mtls.get("certificateRegenerations") or 0)
+            regenerations = int(mtls.get("certificateRegenerations") or 0)
+            issued += regenerations
+            rotated += max(0, regenerations - 1)
             failing += 1 if mtls.get("status") in ("error", "backoff", "breaker-open") else 0
         return json_response({
             "meshes": self.store.count("Mesh"),
             "zones": {"total": len(statuses), "online": sum(1 for s in statuses if s["active"]),
                       "inSync": sum(1 for s in statuses if s["active"] and s["inSync"])},
             "dataplanes": self.zone_store.count("Dataplane"),
-            "certificates": {"issued": issued, "proxiesFailing": failing},
+            "certificates": {"issued": issued, "rotated": rotated, "proxiesFailing": failing},
             "version": self.store.revision,
         })
 

@@ -20,6 +20,11 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
+def wall(monotonic_ts: float) -> float:
+    """A time.monotonic() reading as epoch seconds."""
+    return time.time() - (time.monotonic() - monotonic_ts)
+
+
 @dataclass
 class Subscription:
     id: str
@@ -36,7 +41,7 @@ class Subscription:
         stats = self.final_stats
         if s is not None:
             stats = {
-                "lastHeartbeat": iso(s.last_received),
+                "lastHeartbeat": iso(wall(s.last_received)),
                 "ackedVersion": s.sender.acked_version,
                 "inFlight": s.sender.in_flight.nonce if s.sender.in_flight else None,
                 "nackCount": s.sender.nacks,
@@ -131,7 +136,14 @@ class ZoneRegistry:
     def zone_names(self) -> list[str]:
         return sorted({z.name for z in self.config_store.list("Zone")} | set(self._subs))
 
-    def status(self, zone: str) -> dict:
+    def dataplane_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.zone_store.list("Dataplane"):
+            z = r.meta.get("zone", "")
+            counts[z] = counts.get(z, 0) + 1
+        return counts
+
+    def status(self, zone: str, dataplane_counts: dict[str, int] | None = None) -> dict:
         subs = self._subs.get(zone) or []
         last = subs[-1] if subs else None
         session = self.active_session(zone)
@@ -146,7 +158,7 @@ class ZoneRegistry:
             "connectTime": iso(last.connect_time) if last else None,
             "disconnectTime": iso(last.disconnect_time) if last else None,
             "disconnectReason": last.disconnect_reason if last else "",
-            "lastHeartbeat": (iso(time.time() - (time.monotonic() - src.last_received)) if src
+            "lastHeartbeat": (iso(wall(src.last_received)) if src
                               else (last.final_stats.get("lastHeartbeat") if last else None)),
             "ackedVersion": acked,
             "globalVersion": current,
@@ -156,7 +168,8 @@ class ZoneRegistry:
             "lastNackError": next((x for x in reversed([
                 (s.session.sender.last_nack if s.session else s.final_stats.get("lastNackError", ""))
                 for s in subs]) if x), ""),
-            "dataplanes": sum(1 for r in self.zone_store.list("Dataplane") if r.meta.get("zone") == zone),
+            "ackedAt": (wall(session.sender.acked_at) if session and session.sender.acked_at else None),
+            "dataplanes": (dataplane_counts if dataplane_counts is not None else self.dataplane_counts()).get(zone, 0),
             "environment": (reported.spec.get("environment") if reported else None),
             "zoneInstanceId": last.zone_instance if last else None,
         }

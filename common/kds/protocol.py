@@ -79,6 +79,8 @@ class Sender:
         self.last_nack: str = ""
         self.nacks = 0
         self.refused: list[str] = []
+        self.acked_at: float | None = None  # clock time of the last ACK/NACK
+        self._now = 0.0
 
     def _kind_counts(self, batch: Batch) -> _Counter:
         c = _Counter(r.kind for r in batch.upserts)
@@ -111,13 +113,15 @@ class Sender:
             self.stats.setdefault(kind, KindStats()).sent += n
         return frames
 
-    def on_response(self, nonce: str, error: str | None, rejected: Iterable[str] = ()) -> bool:
+    def on_response(self, nonce: str, error: str | None, rejected: Iterable[str] = (), now: float = 0.0) -> bool:
         """ACK (error None) or NACK. Returns False for a stale nonce."""
         batch = self.in_flight
         if batch is None or nonce != batch.nonce:
             return False
+        self._now = now
         self.in_flight = None
         self.acked_version = batch.version
+        self.acked_at = self._now
         rejected_kinds = _Counter(str(r).split(" ", 1)[0] for r in rejected)
         for kind, n in self._kind_counts(batch).items():
             st = self.stats.setdefault(kind, KindStats())
@@ -204,7 +208,7 @@ class _Session:
             return []
         if mtype in ("ack", "nack"):
             rejected = msg.get("rejected") if isinstance(msg.get("rejected"), list) else []
-            self.sender.on_response(msg["nonce"], msg.get("error") if mtype == "nack" else None, rejected)
+            self.sender.on_response(msg["nonce"], msg.get("error") if mtype == "nack" else None, rejected, now)
             return self.sender.next_frames(now)
         if mtype == "resources":
             return self.receiver.on_frame(msg)
