@@ -123,3 +123,14 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise ValidationError(list(self.items))
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for a user: the error's own words, prefixed with the field it
+    names (BackendError and DataSourceError causes), never secret values."""
+    if isinstance(exc, MzsimError):
+        fielded = [str(c) for c in exc.causes if c.field]
+        if fielded:
+            return "; ".join(fielded)
+        return getattr(exc, "message", None) or exc.details
+    return str(exc) or type(exc).__name__

@@ -146,6 +146,28 @@ def sign_csr(
 ) -> x509.Certificate:
     """Sign a leaf for data plane proxies: DigitalSignature+KeyEncipherment,
     ServerAuth+ClientAuth, the CSR's SANs. Backdated a little for clock skew."""
+    try:
+        san_ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        sans, critical = list(san_ext.value), san_ext.critical
+    except x509.ExtensionNotFound:
+        sans, critical = [], False
+    return sign_leaf(csr.subject, csr.public_key(), sans, critical, ca_cert, ca_key, lifetime_seconds,
+                     backdate_seconds=backdate_seconds)
+
+
+def sign_identity(identity: Identity, public_key, ca_cert: x509.Certificate, ca_key, lifetime_seconds: float,
+                  *, common_name: str = "", backdate_seconds: float = 60) -> x509.Certificate:
+    """Sign a data plane leaf for `identity` directly, without a CSR (local CAs).
+    SANs are critical when the subject is empty, as RFC 5280 asks."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
+    sans = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
+    return sign_leaf(subject, public_key, sans, not common_name, ca_cert, ca_key, lifetime_seconds,
+                     backdate_seconds=backdate_seconds)
+
+
+def sign_leaf(subject: x509.Name, public_key, sans: list[x509.GeneralName], critical_sans: bool,
+              ca_cert: x509.Certificate, ca_key, lifetime_seconds: float, *,
+              backdate_seconds: float = 60) -> x509.Certificate:
     now = utcnow()
     not_after = now + dt.timedelta(seconds=lifetime_seconds)
     if not_after > ca_cert.not_valid_after_utc:
@@ -153,21 +175,16 @@ def sign_csr(
             f"requested lifetime ends {not_after:%Y-%m-%dT%H:%M:%SZ}, after the CA expires "
             f"({ca_cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})"
         )
-    try:
-        san_ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        sans, critical = list(san_ext.value), san_ext.critical
-    except x509.ExtensionNotFound:
-        sans, critical = [], False
     builder = (
         x509.CertificateBuilder()
-        .subject_name(csr.subject)
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(csr.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(seconds=backdate_seconds))
         .not_valid_after(not_after)
     )
-    builder = leaf_extensions(builder, sans, critical)
+    builder = leaf_extensions(builder, sans, critical_sans)
     builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
     )

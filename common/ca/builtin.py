@@ -1,0 +1,87 @@
+"""The `builtin` backend: a CA that global creates and syncs to zones as secrets.
+
+Global's `ensure()` makes the CA the first time a mesh uses the backend and
+returns the secrets `{mesh}.ca-builtin-cert-{backend}` and
+`{mesh}.ca-builtin-key-{backend}` for the caller to store with the mesh.
+Zones only read those secrets; they never create a CA, so a missing secret is
+a retryable error (it is on its way from global).
+
+conf.caCert: `RSAbits` (default 2048) and `expiration` (default 10y) as in
+Kuma, plus our `keyType: ec` for an EC P-256 CA.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from ..durations import parse_duration
+from ..errors import BackendError, Violations
+from ..resources import Resource, secret
+from ..x509util import cert_to_pem, key_to_pem, make_ca
+from .localca import LocalCABackend
+
+DEFAULT_CA_EXPIRATION = "10y"
+DEFAULT_RSA_BITS = 2048
+
+
+def ca_secret_names(mesh: str, backend: str) -> tuple[str, str]:
+    """(certificate secret, key secret) of a builtin backend."""
+    return f"{mesh}.ca-builtin-cert-{backend}", f"{mesh}.ca-builtin-key-{backend}"
+
+
+class BuiltinBackend(LocalCABackend):
+    type_name = "builtin"
+
+    @classmethod
+    def validate_conf(cls, conf: dict, path: str) -> Violations:
+        from ..validation import validate_backend_conf
+
+        found = Violations()
+        found.extend(validate_backend_conf(cls.type_name, conf, path))
+        return found
+
+    @property
+    def secret_names(self) -> tuple[str, str]:
+        return ca_secret_names(self.mesh, self.name)
+
+    def _lookup(self, name: str) -> Resource | None:
+        return self.ctx.secret_lookup(self.mesh, name) if self.ctx.secret_lookup else None
+
+    def _source_fields(self) -> tuple[str, str]:
+        cert_name, key_name = self.secret_names
+        return f'secret "{cert_name}"', f'secret "{key_name}"'
+
+    def _ca_source(self):
+        found = [self._lookup(n) for n in self.secret_names]
+        missing = [n for n, r in zip(self.secret_names, found) if r is None]
+        if missing:
+            raise BackendError(
+                f'the CA of builtin backend "{self.name}" is not here yet: secret "{missing[0]}" not found in '
+                f'mesh "{self.mesh}"; global creates it when the mesh is applied and syncs it to zones',
+                retryable=True)
+        cert_res, key_res = found
+        # The base64 texts identify the CA: compared as strings, decoded only on change.
+        token = (cert_res.spec.get("data"), key_res.spec.get("data"))
+        return token, lambda: (cert_res.secret_bytes(), key_res.secret_bytes())
+
+    def _ca_settings(self) -> tuple[str, int, float]:
+        ca = self.conf.get("caCert") or {}
+        key_type = ca.get("keyType", "rsa")
+        bits = int(ca.get("RSAbits") or DEFAULT_RSA_BITS)
+        lifetime = parse_duration(ca.get("expiration") or DEFAULT_CA_EXPIRATION)
+        return key_type, bits, lifetime
+
+    async def ensure(self) -> list[Resource]:
+        if self.ctx.environment != "global":
+            raise BackendError(f'only global creates the CA of builtin backend "{self.name}"; '
+                               "zones receive it as secrets", retryable=False)
+        if all(self._lookup(n) is not None for n in self.secret_names):
+            return []
+        key_type, bits, lifetime = self._ca_settings()
+        # An RSA 4096+ key takes seconds to generate: keep the event loop free.
+        cert, key = await asyncio.to_thread(make_ca, self.mesh, key_type=key_type, rsa_bits=bits,
+                                            lifetime_seconds=lifetime, uri_san=f"spiffe://{self.mesh}")
+        cert_name, key_name = self.secret_names
+        return [secret(cert_name, cert_to_pem(cert), self.mesh), secret(key_name, key_to_pem(key), self.mesh)]
+
+
+Backend = BuiltinBackend

@@ -1,0 +1,102 @@
+"""What `builtin` and `provided` share: a CA certificate and key held by the
+control plane itself, which signs data plane certificates directly (no CSR).
+
+The parsed CA is cached against the raw bytes it came from, so issuing does
+not re-parse PEM; new bytes (a new secret) are parsed and checked once.
+
+EC data plane keys are made and signed on the event loop: about 0.3 ms, less
+than a thread hop costs, and cryptography holds the GIL anyway, so threads do
+not add throughput (bench/issuance.py measures it). RSA keys take tens of
+milliseconds to generate, so they go to a thread to keep the loop responsive.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from cryptography import x509
+
+from ..errors import BackendError
+from ..x509util import (Identity, IssuedCert, cert_to_pem, generate_key, key_to_pem, load_certs, load_key,
+                        sign_identity)
+from .base import CABackend
+
+# Kuma's DefaultAllowedClockSkew: leaves start this much in the past.
+CLOCK_SKEW_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class LoadedCA:
+    cert: x509.Certificate
+    key: Any
+    cert_pem: str
+
+
+class LocalCABackend(CABackend):
+    def __init__(self, mesh, spec, ctx):
+        super().__init__(mesh, spec, ctx)
+        self._cache: tuple[Any, LoadedCA] | None = None
+
+    @abc.abstractmethod
+    def _ca_source(self) -> tuple[Any, Callable[[], tuple[bytes, bytes]]]:
+        """(cache token, a loader of (CA certificate PEM, CA key PEM)); the
+        loader runs only when the token changed. Raises BackendError or
+        DataSourceError when the CA cannot be read."""
+
+    def _check(self, cert: x509.Certificate, key) -> None:
+        """Raise BackendError if this pair must not be used (provided checks it)."""
+
+    def _parse(self, cert_pem: bytes, key_pem: bytes) -> LoadedCA:
+        cert_field, key_field = self._source_fields()
+        try:
+            certs = load_certs(cert_pem)
+        except ValueError:
+            certs = []
+        if not certs:
+            raise BackendError("holds no PEM certificate; supply the CA certificate in PEM form",
+                               retryable=False, field_path=cert_field)
+        try:
+            key = load_key(key_pem)
+        except (ValueError, TypeError):
+            raise BackendError("holds no unencrypted PEM private key; supply the CA key in PEM form "
+                               "(PKCS#1, PKCS#8 or SEC1, without a passphrase)",
+                               retryable=False, field_path=key_field) from None
+        self._check(certs[0], key)
+        return LoadedCA(certs[0], key, cert_to_pem(certs[0]))
+
+    def _source_fields(self) -> tuple[str, str]:
+        return f"{self.conf_path}.cert", f"{self.conf_path}.key"
+
+    def loaded_ca(self) -> LoadedCA:
+        token, load = self._ca_source()
+        if self._cache is not None and self._cache[0] == token:
+            return self._cache[1]
+        ca = self._parse(*load())
+        self._cache = (token, ca)
+        return ca
+
+    def _threaded(self) -> bool:
+        setting = (self.ctx.settings.get("localca") or {}).get("threads")
+        return bool(setting) if setting is not None else self.ctx.dp_key_type != "ec"
+
+    def _sign(self, ca: LoadedCA, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        key = generate_key(self.ctx.dp_key_type)
+        try:
+            leaf = sign_identity(identity, key.public_key(), ca.cert, ca.key, lifetime_seconds,
+                                 common_name=self.common_name(identity),
+                                 backdate_seconds=min(CLOCK_SKEW_SECONDS, lifetime_seconds / 10))
+        except ValueError as e:  # the leaf would outlive the CA
+            raise BackendError(f"{e}; shorten dpCert.rotation.expiration or renew the CA",
+                               retryable=False) from None
+        return IssuedCert(cert_to_pem(leaf), key_to_pem(key), [ca.cert_pem], backend=self.name)
+
+    async def issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        ca = self.loaded_ca()
+        if self._threaded():
+            return await asyncio.to_thread(self._sign, ca, identity, lifetime_seconds)
+        return self._sign(ca, identity, lifetime_seconds)
+
+    async def root_certs(self) -> list[str]:
+        return [self.loaded_ca().cert_pem]

@@ -1,0 +1,66 @@
+"""The `provided` backend: the user's own CA certificate and key, from the data
+sources `conf.cert` and `conf.key`.
+
+The pair is checked when global prepares the mesh (`ensure`) and whenever new
+bytes are read before issuing: the certificate must be a CA (basicConstraints
+CA=true) with keyCertSign, without keyAgreement, and must match the key.
+"""
+from __future__ import annotations
+
+from cryptography import x509
+
+from ..errors import BackendError, Violations
+from ..resources import Resource
+from ..x509util import public_keys_match
+from .localca import LocalCABackend
+
+
+class ProvidedBackend(LocalCABackend):
+    type_name = "provided"
+
+    @classmethod
+    def validate_conf(cls, conf: dict, path: str) -> Violations:
+        from ..validation import validate_backend_conf
+
+        found = Violations()
+        found.extend(validate_backend_conf(cls.type_name, conf, path))
+        return found
+
+    def _ca_source(self):
+        cert_pem = self.read(self.conf.get("cert"), "cert")
+        key_pem = self.read(self.conf.get("key"), "key")
+        return (cert_pem, key_pem), lambda: (cert_pem, key_pem)
+
+    def _check(self, cert: x509.Certificate, key) -> None:
+        cert_field, key_field = self._source_fields()
+
+        def reject(message: str, where: str = cert_field):
+            raise BackendError(message, retryable=False, field_path=where)
+
+        try:
+            basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            basic = None
+        if basic is None or not basic.ca:
+            reject("the certificate is not a CA (basicConstraints CA=true is missing); supply a CA "
+                   "certificate, or use a builtin backend")
+        try:
+            usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        if usage is None or not usage.key_cert_sign:
+            reject("the CA certificate lacks the keyCertSign key usage, so it cannot sign certificates; "
+                   "reissue it with keyUsage keyCertSign (and cRLSign)")
+        if usage.key_agreement:
+            reject("the CA certificate has the keyAgreement key usage, which a signing CA must not have; "
+                   "reissue it without keyAgreement")
+        if not public_keys_match(cert, key):
+            reject("the private key does not belong to the certificate in conf.cert; supply the key of "
+                   "that CA", key_field)
+
+    async def ensure(self) -> list[Resource]:
+        self.loaded_ca()
+        return []
+
+
+Backend = ProvidedBackend

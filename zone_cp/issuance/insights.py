@@ -1,0 +1,70 @@
+"""Coalesced DataplaneInsight writes: the engine marks proxies dirty; a flush
+task writes all of them in one store transaction (one fsync), at most every
+`interval` seconds, and skips specs equal to the last one written."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from common.resources import Resource
+from common.store import Store
+
+from .state import ProxyKey
+
+log = logging.getLogger("mzsim.zone.issuance")
+
+SpecFor = Callable[[ProxyKey], "dict | None"]  # None: the proxy is gone
+
+
+class InsightWriter:
+    def __init__(self, store: Store, spec_for: SpecFor, interval: float):
+        self.store, self.spec_for, self.interval = store, spec_for, interval
+        self._dirty: set[ProxyKey] = set()
+        self._removed: set[ProxyKey] = set()
+        self._last: dict[ProxyKey, dict] = {}
+        self._event = asyncio.Event()
+        self.writes = 0  # resources written, for stats and tests
+
+    def mark(self, key: ProxyKey) -> None:
+        self._removed.discard(key)
+        self._dirty.add(key)
+        self._event.set()
+
+    def remove(self, key: ProxyKey) -> None:
+        self._dirty.discard(key)
+        self._last.pop(key, None)
+        self._removed.add(key)
+        self._event.set()
+
+    def flush(self) -> None:
+        dirty, removed = self._dirty, self._removed
+        self._dirty, self._removed = set(), set()
+        specs = {}
+        for key in dirty:
+            spec = self.spec_for(key)
+            if spec is not None and self._last.get(key) != spec:
+                specs[key] = spec
+        upserts = [Resource("DataplaneInsight", name, mesh, spec) for (mesh, name), spec in specs.items()]
+        removals = [("DataplaneInsight", mesh, name) for mesh, name in removed]
+        if not upserts and not removals:
+            return
+        try:
+            self.store.apply(upserts, removals)
+        except BaseException:
+            self._dirty |= dirty
+            self._removed |= removed
+            self._event.set()
+            raise
+        self._last.update(specs)
+        self.writes += len(upserts)
+
+    async def run(self) -> None:
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - a full disk must not stop issuance; retry next round
+                log.exception("cannot write DataplaneInsights")
+            await asyncio.sleep(self.interval)
