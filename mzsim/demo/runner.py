@@ -2,6 +2,7 @@
 summary, and stops everything it started (also on Ctrl-C)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -45,23 +46,23 @@ class Demo:
         a = self.args
         backends = [b.strip() for b in a.backends.split(",") if b.strip()]
         self.say(f"working directory {self.dir}")
-        self.say("starting global control plane ...")
-        g = Global(self.dir)
-        self.started.append(g)
-        g.start()
-        self.say(f"global is up: API {g.api}  dashboard {g.api}/dashboard")
-
         plans = []
         for b in backends:
             self.say(f"preparing the {b} backend ...")
             plan = demo_backends.prepare(b, self)
             plans.append(plan)
             self.say(f"  {plan.describe}")
+        env = self.backend_env(plans)
+        self.say("starting global control plane ...")
+        g = Global(self.dir, env=env)
+        self.started.append(g)
+        g.start()
+        self.say(f"global is up: API {g.api}  dashboard {g.api}/dashboard")
         for plan in plans:
             for path, body in plan.resources(a.cert_lifetime):
                 status, resp = g.put(path, body)
                 if status not in (200, 201):
-                    raise demo_backends.DemoError(f"global rejected {path}: {resp}")
+                    raise demo_backends.DemoError(f"global rejected {path}: {json.dumps(resp)}")
             self.say(f"applied mesh {plan.mesh} ({plan.backend_type} backend, certificates live "
                      f"{a.cert_lifetime}); global test-issued a certificate from it")
 
@@ -75,7 +76,6 @@ class Demo:
             extra += ["--mesh", ",".join(zone_meshes)]
             if kube and i == 0:
                 extra += ["--environment", "kubernetes", "--kubeconfig", kube.kubeconfig]
-            env = dict(self.backend_env(plans))
             z = Zone(self.dir, name, g, extra_args=extra, env=env)
             self.started.append(z)
             self.say(f"starting {name} ({'kubernetes' if kube and i == 0 else 'universal'}, "
@@ -108,7 +108,7 @@ class Demo:
     def backend_env(self, plans) -> dict:
         env = {}
         for p in plans:
-            env.update(p.zone_env)
+            env.update(p.env)
         return env
 
     def shutdown(self) -> None:

@@ -22,9 +22,10 @@ def test_a_mesh_reaches_every_zone_and_changes_and_deletion_propagate(cluster):
     apply_mesh(g, "m1")
     for z in zones:
         wait_until(lambda: z.mesh_names() == ["m1"], 10, what=f"m1 on {z.name}")
-    apply_mesh(g, "m1", {"type": "Mesh", "name": "m1", "logging": {"defaultBackend": "file"}})
+    logging = {"backends": [{"name": "file-1", "type": "file", "conf": {"path": "/tmp/access.log"}}]}
+    apply_mesh(g, "m1", {"type": "Mesh", "name": "m1", "logging": logging})
     for z in zones:
-        wait_until(lambda: z.get("/meshes/m1")[1].get("logging") == {"defaultBackend": "file"}, 10)
+        wait_until(lambda: z.get("/meshes/m1")[1].get("logging") == logging, 10)
     assert g.delete("/meshes/m1")[0] == 200
     for z in zones:
         wait_until(lambda: z.mesh_names() == [], 10, what=f"m1 gone from {z.name}")
