@@ -306,17 +306,20 @@ class IssuanceEngine:
         if slot is None:
             return
         if not slot.breaker.allow(p.key, now):
-            if slot.breaker.state == OPEN:
-                self._schedule(p, slot.breaker.open_until)
-            else:  # half-open, probe in flight: wait for its outcome
-                p.due, p.parked = None, True
-                slot.parked.add(p.key)
-            if p.status != BREAKER_OPEN:
-                p.status = BREAKER_OPEN
-            self.insights.mark(p.key)
+            self._hold(slot, p)
             return
         p.due, p.in_flight = None, True
         slot.queue.put_nowait(p)
+
+    def _hold(self, slot: BackendSlot, p: ProxyState) -> None:
+        """The breaker blocks `p`: retry when it may half-open, or when the probe ends."""
+        if slot.breaker.state == OPEN:
+            self._schedule(p, slot.breaker.open_until)
+        else:  # half-open, probe in flight: wait for its outcome
+            p.due, p.parked = None, True
+            slot.parked.add(p.key)
+        p.status = BREAKER_OPEN
+        self.insights.mark(p.key)
 
     def _release_parked(self, slot: BackendSlot, at: float) -> None:
         for key in slot.parked:
@@ -338,6 +341,9 @@ class IssuanceEngine:
             try:
                 if self._proxies.get(p.key) is not p:  # dropped while queued
                     self._release_probe(slot, p.key)
+                    continue
+                if slot.breaker.state != CLOSED and slot.breaker.probe != p.key:
+                    self._hold(slot, p)  # the breaker opened while it was queued
                     continue
                 await self._attempt(slot, p)
             finally:
