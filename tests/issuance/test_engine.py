@@ -57,6 +57,11 @@ async def test_dataplane_insight_reports_the_certificate(store, start_engine):
     for k in ("lastCertificateRegeneration", "nextAttemptTime"):
         assert ISO.match(m[k])
     assert "lastError" not in m
+    # Coalesced: marking an unchanged insight writes nothing, not even a new store revision.
+    writes, revision = engine.insights.writes, store.revision
+    engine.insights.mark(("m1", "dp-0"))
+    engine.insights.flush()
+    assert (engine.insights.writes, store.revision) == (writes, revision)
 
 
 async def test_rotation_at_four_fifths_of_the_actual_lifetime(store, start_engine, clock):

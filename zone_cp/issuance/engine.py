@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import heapq
 import itertools
 import json
@@ -33,22 +34,29 @@ from common.x509util import Identity, IssuedCert
 
 from .clock import Clock, SystemClock
 from .config import IssuanceConfig
-from .insights import InsightWriter
+from .insights import DEFER, InsightWriter
 from .meshes import MeshView, dataplane_tags, mesh_view
 from .policy import CLOSED, HALF_OPEN, OPEN, backoff_delay
 from .slot import BackendSlot
-from .state import BACKOFF, BREAKER_OPEN, ERROR, OK, ProxyKey, ProxyState, iso
+from .state import BACKOFF, BREAKER_OPEN, ERROR, OK, PENDING, ProxyKey, ProxyState, iso
 
 log = logging.getLogger("mzsim.zone.issuance")
 
 WATCHED_KINDS = frozenset({"Mesh", "Secret", "Dataplane"})
 MIN_RENEW_DELAY = 0.5  # never renew sooner than this after an issue, whatever the certificate says
+PENDING_GRACE = 2.0  # a new proxy's insight says "pending" only if it waits longer than this
 
 
 class IssuanceEngine:
     def __init__(self, store: Store, ctx: BackendContext, config: IssuanceConfig | None = None,
                  clock: Clock | None = None, *, rng: random.Random | None = None):
-        self.store, self.ctx = store, ctx
+        self.store = store
+        # Backends read secrets through a cache the store listener invalidates: issuing then costs
+        # no SQLite reads. A change not yet invalidated is harmless: it also changes the mesh
+        # fingerprint, so the reconciler rebuilds the backend and reissues.
+        self._secrets: dict[tuple[str, str], object] = {}
+        self._inner_lookup = ctx.secret_lookup or (lambda mesh, name: store.get("Secret", name, mesh))
+        self.ctx = dataclasses.replace(ctx, secret_lookup=self._lookup_secret)
         self.config = config or IssuanceConfig()
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
@@ -131,7 +139,18 @@ class IssuanceEngine:
                 "backends": sorted(backends, key=lambda x: (x["mesh"], x["backend"]))}
 
     # -- store changes -----------------------------------------------------------
+    def _lookup_secret(self, mesh: str, name: str):
+        key = (mesh, name)
+        try:
+            return self._secrets[key]
+        except KeyError:
+            found = self._secrets[key] = self._inner_lookup(mesh, name)
+            return found
+
     def _on_change(self, changes: list[Change]) -> None:
+        for c in changes:
+            if c.kind == "Secret":
+                self._secrets.pop((c.mesh or "", c.name), None)
         relevant = [c for c in changes if c.kind in WATCHED_KINDS]
         if not relevant or self._loop is None:
             return
@@ -165,7 +184,7 @@ class IssuanceEngine:
 
     def _refresh_mesh(self, mesh: str) -> bool:
         """Bring one mesh up to date; True if its dataplanes were all looked at."""
-        view = mesh_view(self.store, self.store.get("Mesh", mesh))
+        view = mesh_view(self._lookup_secret, self.store.get("Mesh", mesh))
         old = self._meshes.get(mesh)
         if view is None:
             if old is not None:
@@ -203,7 +222,7 @@ class IssuanceEngine:
         tags_fp = json.dumps(tags, sort_keys=True)
         p = self._proxies.get(key)
         if p is None:
-            p = ProxyState(view.name, name, tags, tags_fp)
+            p = ProxyState(view.name, name, tags, tags_fp, created=self.clock.now())
             self._proxies[key] = p
             self._by_mesh[view.name].add(key)
         elif p.tags_fp != tags_fp:
@@ -436,9 +455,11 @@ class IssuanceEngine:
         self._schedule(p, now + backoff_delay(p.failures, c.backoff_base, c.backoff_cap, c.backoff_jitter, self.rng))
 
     # -- insights ------------------------------------------------------------------
-    def _insight_for(self, key: ProxyKey) -> dict | None:
+    def _insight_for(self, key: ProxyKey):
         p = self._proxies.get(key)
         view = self._meshes.get(key[0])
         if p is None or view is None:
             return None
+        if p.status == PENDING and self.clock.now() - p.created < PENDING_GRACE:
+            return DEFER  # its first certificate is likely moments away: write that instead
         return p.insight_spec(view.supported)

@@ -1,6 +1,7 @@
 """Coalesced DataplaneInsight writes: the engine marks proxies dirty; a flush
-task writes all of them in one store transaction (one fsync), at most every
-`interval` seconds, and skips specs equal to the last one written."""
+task writes all of them in one store transaction (one fsync), `interval`
+seconds after the first mark (so at most one write per interval), and skips
+specs equal to the last one written."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,10 @@ from .state import ProxyKey
 
 log = logging.getLogger("mzsim.zone.issuance")
 
-SpecFor = Callable[[ProxyKey], "dict | None"]  # None: the proxy is gone
+# spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round
+# (a new proxy about to be issued need not be written as "pending" first).
+DEFER = object()
+SpecFor = Callable[[ProxyKey], object]
 
 
 class InsightWriter:
@@ -43,8 +47,12 @@ class InsightWriter:
         specs = {}
         for key in dirty:
             spec = self.spec_for(key)
-            if spec is not None and self._last.get(key) != spec:
+            if spec is DEFER:
+                self._dirty.add(key)
+            elif spec is not None and self._last.get(key) != spec:
                 specs[key] = spec
+        if self._dirty:
+            self._event.set()
         upserts = [Resource("DataplaneInsight", name, mesh, spec) for (mesh, name), spec in specs.items()]
         removals = [("DataplaneInsight", mesh, name) for mesh, name in removed]
         if not upserts and not removals:
@@ -62,9 +70,10 @@ class InsightWriter:
     async def run(self) -> None:
         while True:
             await self._event.wait()
+            # Gather what else changes meanwhile (e.g. "pending" becoming "ok"): one write, not two.
+            await asyncio.sleep(self.interval)
             self._event.clear()
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - a full disk must not stop issuance; retry next round
                 log.exception("cannot write DataplaneInsights")
-            await asyncio.sleep(self.interval)

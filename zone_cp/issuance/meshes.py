@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from common.ca.base import dp_lifetime
 from common.resources import Resource
-from common.store import Store
+from common.datasource import SecretLookup
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def secret_refs(mesh: str, spec: dict) -> list[str]:
     return sorted(set(names))
 
 
-def mesh_view(store: Store, mesh: Resource | None) -> MeshView | None:
+def mesh_view(lookup: SecretLookup, mesh: Resource | None) -> MeshView | None:
     """None when the mesh is gone or mTLS is off (no enabled backend)."""
     if mesh is None:
         return None
@@ -57,7 +57,7 @@ def mesh_view(store: Store, mesh: Resource | None) -> MeshView | None:
         return None
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
     for name in secret_refs(mesh.name, spec):
-        found = store.get("Secret", name, mesh.name)
+        found = lookup(mesh.name, name)
         h.update(f"\0{name}\0{found.spec.get('data') if found else '-'}".encode())
     try:
         lifetime = dp_lifetime(spec)

@@ -21,6 +21,7 @@ class ProxyState:
     name: str
     tags: dict[str, list[str]]
     tags_fp: str
+    created: float = 0.0
     due: float | None = None  # when the scheduler should dispatch it next
     in_flight: bool = False
     parked: bool = False  # waiting for a half-open probe's outcome
