@@ -4,6 +4,14 @@ from __future__ import annotations
 from common.durations import parse_duration
 
 
+def seconds(text: str) -> float:
+    """'30s', '2m' or a plain number of seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        return parse_duration(text)
+
+
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run a multizone demo on this machine (no external services needed)",
                        description="Start a global control plane and zones as processes, apply meshes, give "
@@ -16,8 +24,8 @@ def register(sub) -> None:
                    help="comma-separated mesh backends: builtin, vault, acmpca, certmanager (default builtin)")
     p.add_argument("--cert-lifetime", default="1m",
                    help="data plane certificate lifetime; renewal at 4/5 of it (default 1m, to show rotation)")
-    p.add_argument("--duration", type=parse_duration, default=0,
-                   help="stop after this long, e.g. 30s (default: run until Ctrl-C)")
+    p.add_argument("--duration", type=seconds, default=0,
+                   help="stop after this long, e.g. 30s or 30 (default: run until Ctrl-C)")
     p.add_argument("--data-dir", help="keep stores and logs here (default: a temporary directory, removed at exit)")
     p.set_defaults(func=main)
 

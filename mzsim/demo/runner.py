@@ -94,11 +94,12 @@ class Demo:
             for z in zones + [g]:
                 if not z.proc.alive():
                     raise demo_backends.DemoError(f"{getattr(z, 'name', 'global')} exited; see {z.proc.log_path}")
-            last = line(snapshot(g.api))
+            current = line(snapshot(g.api))
             if sys.stdout.isatty():
-                print("\r" + last.ljust(110), end="", flush=True)
-            else:
-                print(last, flush=True)
+                print("\r" + current.ljust(110), end="", flush=True)
+            elif current != last:  # a log, not a terminal: only changes
+                print(current, flush=True)
+            last = current
             time.sleep(1.0)
         if sys.stdout.isatty():
             print()
