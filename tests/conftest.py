@@ -14,7 +14,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def cluster(request):
-    """Starts real processes; stops them all at the end and prints their logs if the test failed."""
+    """Real mzsim processes for multi-process tests anywhere under tests/: stops them all at the
+    end and prints their logs if the test failed."""
     started = []
 
     class Cluster:
