@@ -6,6 +6,7 @@ RSA 2048); RSA 2048, Kuma's default, is selectable with key_type="rsa".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -89,8 +90,9 @@ class IssuedCert:
     ca_pems: list[str]  # roots
     backend: str = ""
 
-    @property
+    @functools.cached_property
     def leaf(self) -> x509.Certificate:
+        """Parsed once; a backend that already holds the parsed leaf may set it."""
         return load_certs(self.cert_pem)[0]
 
     @property

@@ -142,3 +142,7 @@ async def test_a_hanging_backend_does_not_delay_another_mesh(store, start_engine
     bad = next(b for b in engine.stats()["backends"] if b["mesh"] == "bad")
     # Every worker of the bad mesh is still waiting on the silent vault, and none has finished.
     assert engine.stats()["failed"] == 0 and bad["queued"] == 16
+    # Global moves the mesh to a working backend: queued and hung proxies alike are issued from it.
+    await apply_on_global(store, mesh("bad", builtin("ca-1")))
+    bad_names = [f"dp-{i}" for i in range(20)]
+    await async_wait_until(lambda: all(engine.identity("bad", n) for n in bad_names), what="bad mesh recovered")

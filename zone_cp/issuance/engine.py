@@ -44,6 +44,7 @@ log = logging.getLogger("mzsim.zone.issuance")
 
 WATCHED_KINDS = frozenset({"Mesh", "Secret", "Dataplane"})
 MIN_RENEW_DELAY = 0.5  # never renew sooner than this after an issue, whatever the certificate says
+YIELD_EVERY = 0.005  # seconds of work a worker may do before letting the event loop run
 PENDING_GRACE = 2.0  # a new proxy's insight says "pending" only if it waits longer than this
 
 
@@ -72,6 +73,7 @@ class IssuanceEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
         self._closing: set[asyncio.Task] = set()
+        self._last_yield = 0.0
         self.counters = {"issued": 0, "rotated": 0, "failed": 0}
         self.insights = InsightWriter(store, self._insight_for, self.config.insight_flush_interval)
         m = ctx.metrics
@@ -282,6 +284,8 @@ class IssuanceEngine:
         if cancel_workers:
             for w in slot.workers:
                 w.cancel()
+        while not slot.queue.empty():  # queued, never attempted: free to be scheduled on the new slot
+            slot.queue.get_nowait().in_flight = False
         if slot.backend is not None:
             task = asyncio.create_task(self._close_backend(slot))
             self._closing.add(task)
@@ -367,8 +371,11 @@ class IssuanceEngine:
                 await self._attempt(slot, p)
             finally:
                 p.in_flight = False
-            # queue.get() does not yield when items wait: give other meshes and the scheduler a turn
-            await asyncio.sleep(0)
+            # queue.get() does not yield while items wait, and a local CA signs without awaiting:
+            # give other meshes and the scheduler a turn every few milliseconds.
+            if time.perf_counter() - self._last_yield > YIELD_EVERY:
+                await asyncio.sleep(0)
+                self._last_yield = time.perf_counter()
 
     async def _attempt(self, slot: BackendSlot, p: ProxyState) -> None:
         view = self._meshes[p.mesh]
