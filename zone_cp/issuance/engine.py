@@ -313,7 +313,10 @@ class IssuanceEngine:
                 p = self._proxies.get(key)
                 # Stale entries (rescheduled, dropped, or in flight: completion reschedules) are skipped.
                 if p is not None and p.due == at and not p.in_flight:
-                    self._dispatch(p, now)
+                    try:
+                        self._dispatch(p, now)
+                    except Exception:  # noqa: BLE001 - one proxy must not stop the scheduler
+                        log.exception("mesh %s dataplane %s: cannot dispatch", p.mesh, p.name)
             if len(self._heap) > 4 * len(self._proxies) + 1024:
                 self._compact_heap()
             self._wake.clear()
@@ -369,6 +372,11 @@ class IssuanceEngine:
                     self._hold(slot, p)  # the breaker opened while it was queued
                     continue
                 await self._attempt(slot, p)
+            except Exception:  # noqa: BLE001 - a bug here must not cost the slot a worker
+                log.exception("mesh %s dataplane %s: issuance bookkeeping failed", p.mesh, p.name)
+                self._release_probe(slot, p.key)
+                if self._proxies.get(p.key) is p:
+                    self._schedule(p, self.clock.now() + self.config.backoff_cap)
             finally:
                 p.in_flight = False
             # queue.get() does not yield while items wait, and a local CA signs without awaiting:
@@ -388,6 +396,7 @@ class IssuanceEngine:
                 raise BackendError(slot.build_error, retryable=False)
             async with asyncio.timeout(self.config.issue_timeout):
                 cert = await slot.backend.issue(Identity(p.mesh, p.name, p.tags), view.lifetime)
+            cert.leaf  # a backend answering with something that is not a certificate has failed
         except asyncio.CancelledError:
             self._release_probe(slot, p.key)
             if self._proxies.get(p.key) is p:
