@@ -129,7 +129,7 @@ class Global:
 
 class Zone:
     def __init__(self, workdir: str, name: str, glob: Global | None, extra_args: list[str] | None = None,
-                 env: dict | None = None, token_file: str | None = None):
+                 env: dict | None = None, token_file: str | None = None, kds_address: str | None = None):
         self.workdir = workdir
         self.name = name
         self.glob = glob
@@ -139,6 +139,7 @@ class Zone:
         self.env = {"MZSIM_KDS_HEARTBEAT_INTERVAL": "300ms", "MZSIM_KDS_LIVENESS_TIMEOUT": "2s",
                     "MZSIM_KDS_RECONNECT_BASE": "200ms", "MZSIM_KDS_RECONNECT_CAP": "1s", **(env or {})}
         self.token_file = token_file
+        self.kds_address = kds_address  # dial this instead of global's KDS (e.g. a fault proxy)
         self.proc: Proc | None = None
 
     @property
@@ -148,7 +149,7 @@ class Zone:
     def start(self) -> "Zone":
         args = ["zone", "--name", self.name, "--api-port", str(self.api_port), "--data-dir", self.data_dir]
         if self.glob is not None:
-            args += ["--global-address", self.glob.kds]
+            args += ["--global-address", self.kds_address or self.glob.kds]
             if self.token_file is None:
                 self.token_file = self.glob.token_file(self.name)
             args += ["--token-file", self.token_file]

@@ -1,0 +1,134 @@
+"""The scenario runner: validates every file first, then for each scenario
+brings up its topology, runs its steps in order (stopping at the first
+failure), and always stops every process it started. `mzsim scenario run`."""
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import shutil
+import signal
+import tempfile
+import time
+from typing import Callable
+
+from . import model
+from .cluster import Cluster
+from .report import FAILED, PASSED, ScenarioResult, StepResult, summary, write_json
+from .steps import StepFailed, run_step
+
+FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files")
+
+Out = Callable[[str], None]
+
+
+def shipped() -> list[str]:
+    """Paths of the scenarios that ship with mzsim."""
+    return sorted(glob.glob(os.path.join(FILES_DIR, "*.yaml")))
+
+
+def resolve(arg: str) -> str:
+    """A path, or the name of a shipped scenario (`zone-partition`)."""
+    if os.path.exists(arg):
+        return arg
+    candidate = os.path.join(FILES_DIR, arg if arg.endswith(".yaml") else arg + ".yaml")
+    return candidate if os.path.exists(candidate) else arg  # load() reports the missing file
+
+
+def load_all(args: list[str]) -> tuple[list[model.Scenario], list[str]]:
+    """Every file parsed and validated; (scenarios, error texts)."""
+    scenarios, errors = [], []
+    for arg in args:
+        try:
+            scenarios.append(model.load(resolve(arg)))
+        except model.ScenarioError as e:
+            errors.append(str(e))
+    return scenarios, errors
+
+
+def run(args: list[str], report: str | None = None, keep: bool = False, out: Out = print) -> int:
+    """0 if every scenario passed, 1 if one failed, 2 if a file is invalid (nothing started then)."""
+    scenarios, errors = load_all(args)
+    if errors:
+        for e in errors:
+            out(f"invalid scenario: {e}")
+        out("nothing was started; fix the files above")
+        return 2
+    results = asyncio.run(_run_all(scenarios, keep, out))
+    out(summary(results))
+    if report:
+        write_json(report, results)
+        out(f"report written to {report}")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+async def _run_all(scenarios: list[model.Scenario], keep: bool, out: Out) -> list[ScenarioResult]:
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, main.cancel)  # same cleanup path as Ctrl-C
+    results: list[ScenarioResult] = []
+    try:
+        for sc in scenarios:
+            results.append(await run_scenario(sc, keep, out))
+    except asyncio.CancelledError:
+        out("interrupted: every process started was stopped")
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return results
+
+
+async def run_scenario(sc: model.Scenario, keep: bool, out: Out) -> ScenarioResult:
+    result = ScenarioResult(sc.name, sc.path, sc.description)
+    result.steps = [StepResult(s.index, s.kind, s.title) for s in sc.steps]
+    result.workdir = tempfile.mkdtemp(prefix=f"mzsim-scenario-{sc.name}-")
+    cluster = Cluster(sc, result.workdir)
+    started = time.monotonic()
+    out(f"\n== scenario {sc.name} ({sc.path})")
+    if sc.description:
+        out("   " + " ".join(sc.description.split()))
+    try:
+        try:
+            await cluster.up(lambda msg: out(f"[setup] {msg}"))
+        except Exception as e:  # noqa: BLE001 - any setup failure fails this scenario, with its reason
+            result.setup_error = str(e)
+            out(f"[setup] FAILED: {e}")
+        else:
+            await _run_steps(sc, cluster, result, out)
+    finally:
+        result.logs = cluster.log_paths()
+        result.unstopped = await cluster.down()
+        result.seconds = round(time.monotonic() - started, 2)
+    failed = result.setup_error or any(s.status == FAILED for s in result.steps) or result.unstopped
+    result.status = FAILED if failed or any(s.status != PASSED for s in result.steps) else PASSED
+    if result.status == FAILED:
+        for name, path in result.logs.items():
+            out(f"--- last lines of {name} ({path}):\n{cluster.log_tail(name)}")
+    if keep:
+        out(f"kept {result.workdir} (stores and logs)")
+    else:
+        shutil.rmtree(result.workdir, ignore_errors=True)
+        result.logs = {}
+    return result
+
+
+async def _run_steps(sc: model.Scenario, cluster: Cluster, result: ScenarioResult, out: Out) -> None:
+    total = len(sc.steps)
+    for step, res in zip(sc.steps, result.steps):
+        prefix = f"[{step.index:>2}/{total}]"
+        out(f"{prefix} {step.title}" if step.kind != "note" else f"{prefix} note: {step.target}")
+        t0 = time.monotonic()
+        try:
+            res.detail = await run_step(step, cluster)
+            died = cluster.unexpected_exits()
+            if died:
+                raise StepFailed("a process died: " + "; ".join(died))
+            res.status = PASSED
+        except StepFailed as e:
+            res.status, res.detail = FAILED, str(e)
+        res.seconds = round(time.monotonic() - t0, 2)
+        if res.status == FAILED:
+            out(f"{' ' * len(prefix)} FAILED after {res.seconds:.1f}s: {res.detail}")
+            return
+        if step.kind != "note":
+            out(f"{' ' * len(prefix)} ok {res.seconds:.1f}s: {res.detail}")
+

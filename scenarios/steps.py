@@ -1,0 +1,153 @@
+"""Running one scenario step against a Cluster. A step either returns a short
+detail line (what it saw) or raises StepFailed saying what was expected and
+what was observed."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from .cluster import Cluster, ClusterError, api_error_text
+from .conditions import Outcome
+from .model import Step
+
+POLL = 0.2  # seconds between evaluations of a condition
+
+
+class StepFailed(Exception):
+    pass
+
+
+async def run_step(step: Step, cluster: Cluster) -> str:
+    try:
+        return await _RUNNERS[step.kind](step, cluster)
+    except ClusterError as e:
+        raise StepFailed(str(e)) from None
+
+
+async def _note(step: Step, cluster: Cluster) -> str:
+    return step.target
+
+
+async def _wait(step: Step, cluster: Cluster) -> str:
+    timeout = step.options["timeout"]
+    outcome, elapsed = await _poll(step, cluster, timeout)
+    if not outcome.ok:
+        raise StepFailed(f"'{step.condition.text}' still false after {timeout:g}s; last seen: {outcome.seen}")
+    return outcome.seen
+
+
+async def _expect(step: Step, cluster: Cluster) -> str:
+    within, hold = step.options.get("within") or 0.0, step.options.get("for") or 0.0
+    if hold:
+        deadline = time.monotonic() + hold
+        checks = 0
+        while True:
+            outcome = await step.condition.evaluate(cluster)
+            checks += 1
+            if not outcome.ok:
+                held = hold - max(0.0, deadline - time.monotonic())
+                raise StepFailed(f"'{step.condition.text}' became false after {held:.1f}s of {hold:g}s: "
+                                 f"{outcome.seen}")
+            if time.monotonic() >= deadline:
+                return f"held for {hold:g}s ({checks} checks): {outcome.seen}"
+            await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+    outcome, elapsed = await _poll(step, cluster, within)
+    if not outcome.ok:
+        when = f"within {within:g}s" if within else "now"
+        raise StepFailed(f"expected '{step.condition.text}' {when}; saw: {outcome.seen}")
+    return outcome.seen
+
+
+async def _poll(step: Step, cluster: Cluster, timeout: float) -> tuple[Outcome, float]:
+    """Evaluate until true or `timeout` has passed (once when 0)."""
+    start = time.monotonic()
+    while True:
+        outcome = await step.condition.evaluate(cluster)
+        elapsed = time.monotonic() - start
+        if outcome.ok or elapsed >= timeout:
+            return outcome, elapsed
+        await asyncio.sleep(min(POLL, timeout - elapsed))
+
+
+async def _apply(step: Step, cluster: Cluster) -> str:
+    res, opts = step.target, step.options
+    status, body = await cluster.apply(res)
+    if status is None:
+        raise StepFailed(f"global did not answer: {body}")
+    accepted = status in (200, 201)
+    if opts["outcome"] == "accepted":
+        if not accepted:
+            raise StepFailed(f"expected global to accept {res.kind} {res.name}; it answered HTTP {status}: "
+                             f"{api_error_text(body)}")
+        warnings = body.get("warnings") or [] if isinstance(body, dict) else []
+        if opts["warning"] and not any(opts["warning"] in w for w in warnings):
+            raise StepFailed(f"expected a warning containing {opts['warning']!r}; warnings: {warnings or 'none'}")
+        return f"HTTP {status}" + (f", warnings: {'; '.join(warnings)}" if warnings else "")
+    if accepted:
+        raise StepFailed(f"expected global to reject {res.kind} {res.name}; it accepted it (HTTP {status})")
+    causes = body.get("causes") or [] if isinstance(body, dict) else []
+    want_field, want_msg = opts["field"], opts["message"]
+    match = [c for c in causes if (not want_field or c.get("field") == want_field)
+             and (not want_msg or want_msg in (c.get("message") or ""))]
+    if (want_field or want_msg) and not match:
+        if not causes and want_msg and not want_field and want_msg in api_error_text(body):
+            return f"rejected (HTTP {status}): {api_error_text(body)}"
+        raise StepFailed(f"rejected as expected (HTTP {status}), but no cause matches field={want_field!r} "
+                         f"message~{want_msg!r}; global said: {api_error_text(body)}")
+    return f"rejected (HTTP {status}): {api_error_text(body)}"
+
+
+async def _delete(step: Step, cluster: Cluster) -> str:
+    kind, name = step.target
+    status, body = await cluster.delete(kind, name)
+    if status != 200:
+        raise StepFailed(f"global did not delete {kind} {name}: HTTP {status}: {api_error_text(body)}")
+    return "deleted"
+
+
+async def _register(step: Step, cluster: Cluster) -> str:
+    t = step.target
+    status, body = await cluster.register(t["zone"], t["mesh"], t["name"], t["service"], t["tags"])
+    if status not in (200, 201):
+        raise StepFailed(f"{t['zone']} did not register {t['mesh']}/{t['name']}: HTTP {status}: {api_error_text(body)}")
+    return f"HTTP {status}"
+
+
+def _process(action: str):
+    async def run(step: Step, cluster: Cluster) -> str:
+        await getattr(cluster, action)(step.target)
+        return {"kill": "SIGKILL sent, process gone", "stop": "stopped (SIGTERM)",
+                "start": "listening", "restart": "stopped and listening again"}[action]
+    return run
+
+
+async def _partition(step: Step, cluster: Cluster) -> str:
+    proxy = cluster.proxies[step.target]
+    proxy.partition(step.options["mode"])
+    return ("link to global silently dropping" if step.options["mode"] == "drop"
+            else "link to global resetting connections")
+
+
+async def _delay(step: Step, cluster: Cluster) -> str:
+    cluster.proxies[step.target].delay(step.options["latency"])
+    return f"every chunk to and from global held {step.options['latency']:g}s"
+
+
+async def _heal(step: Step, cluster: Cluster) -> str:
+    proxy = cluster.proxies[step.target]
+    was = f"after {time.monotonic() - proxy.since:.1f}s" if proxy.cut else "(no partition was active)"
+    proxy.heal()
+    return f"link restored {was}"
+
+
+async def _advance(step: Step, cluster: Cluster) -> str:
+    await asyncio.sleep(step.target)  # deliberately letting time pass (e.g. certificate lifetimes)
+    return f"{step.target:g}s passed"
+
+
+_RUNNERS = {
+    "note": _note, "wait": _wait, "expect": _expect, "apply": _apply, "delete": _delete, "register": _register,
+    "kill": _process("kill"), "stop": _process("stop"), "start": _process("start"),
+    "restart": _process("restart"), "partition": _partition, "delay": _delay, "heal": _heal,
+    "advance": _advance,
+}
