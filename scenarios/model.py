@@ -120,7 +120,7 @@ def load(path: str) -> Scenario:
     except OSError as e:
         raise ScenarioError(path, [f"cannot read the file: {e.strerror}"]) from None
     try:
-        docs = load_documents(text, path)
+        docs = load_documents(text, "scenario")  # ScenarioError names the path
     except MzsimError as e:
         raise ScenarioError(path, [str(e)]) from None
     if len(docs) != 1 or not isinstance(docs[0], dict):

@@ -135,9 +135,12 @@ async def _delay(step: Step, cluster: Cluster) -> str:
 
 async def _heal(step: Step, cluster: Cluster) -> str:
     proxy = cluster.proxies[step.target]
-    was = f"after {time.monotonic() - proxy.since:.1f}s" if proxy.cut else "(no partition was active)"
+    if proxy.cut:
+        was = f"partition lifted after {time.monotonic() - proxy.since:.1f}s"
+    else:
+        was = "delay removed" if proxy.latency else "no fault was active"
     proxy.heal()
-    return f"link restored {was}"
+    return f"link restored: {was}"
 
 
 async def _advance(step: Step, cluster: Cluster) -> str:
