@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common.waiting import free_port, wait_port, wait_until  # noqa: E402
+from common.waiting import free_port_range, wait_port, wait_until  # noqa: E402
 from scenarios.launcher import Global, Proc, http  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "sync_latency.json")
@@ -39,7 +39,7 @@ def percentile(values: list[float], p: float) -> float:
 def run_size(workdir: str, zones: int, applies: int) -> dict:
     g = Global(workdir, env={"MZSIM_KDS_REQUIRE_ZONE_TOKEN": "false"})
     g.start()
-    port = free_port()
+    port = free_port_range(zones)
     zp = Proc(["zone", "--count", str(zones), "--name-prefix", "bz-", "--api-port", str(port),
                "--global-address", g.kds, "--data-dir", os.path.join(workdir, "zones")],
               os.path.join(workdir, "zones.log"),
@@ -62,7 +62,7 @@ def run_size(workdir: str, zones: int, applies: int) -> dict:
                 done = [z for z in st if z["active"] and (z["ackedVersion"] or 0) >= version]
                 return st if len(done) == zones else None
 
-            st = wait_until(all_acked, 30, interval=0.01, what=f"apply {i} acked by all zones")
+            st = wait_until(all_acked, 30, interval=0.1, what=f"apply {i} acked by all zones")
             latencies.append(max(z["ackedAt"] for z in st) - t0)
             print(f"\r  {zones} zones: {i + 1}/{applies} applies", end="", flush=True)
         print()

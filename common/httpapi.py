@@ -25,9 +25,10 @@ def make_error_middleware():
             return await handler(request)
         except MzsimError as e:
             return error_response(e)
-        except web.HTTPRequestEntityTooLarge as e:
-            return error_response(TooLarge(f"request body exceeds the {e.max_size}-byte limit; "
-                                           "split it or raise api.max_body_bytes"))
+        except web.HTTPRequestEntityTooLarge:
+            limit = request.app._client_max_size  # aiohttp keeps the limit only here
+            return error_response(TooLarge(f"request body exceeds the {limit}-byte limit; "
+                                           "split it or raise api.max_body_bytes (MZSIM_API_MAX_BODY_BYTES)"))
         except web.HTTPException as e:
             if e.status >= 400 and e.content_type != "application/json":
                 return web.json_response({"title": e.reason, "details": e.text or e.reason, "causes": []},

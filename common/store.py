@@ -6,8 +6,11 @@
   answers "what changed since the zone last applied rev" without a snapshot.
   Tombstones older than `tombstone_keep` revisions are compacted; a caller
   behind the compaction floor gets None and must resync with a snapshot.
-- WAL + synchronous=FULL: a write that returned has reached the disk and
-  survives kill -9.
+- WAL journal. A write that returned is in the WAL file and survives kill -9
+  of the process (SQLite's WAL guarantee). With sync="normal" (the default) a
+  power loss may drop the last transactions; sync="full" (MZSIM_STORE_SYNC=full)
+  fsyncs every commit and survives that too, at about 1 ms per write. A
+  simulator running 100 zones on one disk needs the former.
 - Listeners are called synchronously after each commit (cheap callbacks that
   set events), which is what makes KDS pushes event-driven.
 """
@@ -52,13 +55,16 @@ def _now_iso() -> str:
 
 
 class Store:
-    def __init__(self, path: str, *, tombstone_keep: int = 100_000):
+    def __init__(self, path: str, *, tombstone_keep: int = 100_000, sync: str | None = None):
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        sync = (sync or os.environ.get("MZSIM_STORE_SYNC") or "normal").lower()
+        if sync not in ("normal", "full"):
+            raise ValueError(f"store sync must be normal or full, not {sync!r} (MZSIM_STORE_SYNC)")
+        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []

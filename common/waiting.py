@@ -20,6 +20,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(count: int, start: int = 20000, stop: int = 32000) -> int:
+    """First port of `count` consecutive free ports, below Linux's ephemeral
+    range so outgoing connections do not take them meanwhile."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(start, stop - count)
+        socks = []
+        try:
+            for p in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports between {start} and {stop}")
+
+
 def wait_until(cond: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
     """Poll `cond` until it returns a truthy value; return it. Exceptions count as not yet."""
     deadline = time.monotonic() + timeout

@@ -112,9 +112,8 @@ class GlobalApi:
         types = {b.get("type") for b in mtls.get("backends") or []}
         if "certmanager" not in types:
             return []
-        universal = [z for z in self.cp.zones.zone_names()
-                     if self.cp.zones.active_session(z) and
-                     (self.cp.zones.status(z).get("environment") or "universal") != "kubernetes"]
+        universal = [s["name"] for s in self._statuses()
+                     if s["active"] and (s["environment"] or "universal") != "kubernetes"]
         if not universal:
             return []
         return [f"certmanager works only in Kubernetes zones; these connected zones are universal and will "
@@ -234,8 +233,7 @@ class GlobalApi:
         return json_response(self._zone_overview(name))
 
     def _statuses(self) -> list[dict]:
-        counts = self.cp.zones.dataplane_counts()
-        return [self.cp.zones.status(n, counts) for n in self.cp.zones.zone_names()]
+        return self.cp.zones.statuses()
 
     async def status_zones(self, request):
         return json_response(self._statuses())

@@ -94,7 +94,8 @@ class KdsServer:
         try:
             # The zone speaks first (hello); the session registers on it.
             hello_frames = await self._first_frame(ws, session)
-            sub = self.cp.zones.connected(session, session.hello.get("zone_instance", ""))
+            sub = self.cp.zones.connected(session, session.hello.get("zone_instance", ""),
+                                          str(session.hello.get("environment") or "universal"))
             log.info("zone %s connected (instance %s, applied version %s, global version %s)", zone,
                      session.hello["zone_instance"], session.hello["applied_version"], self.source.revision)
             await self._send(ws, hello_frames)

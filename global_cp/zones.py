@@ -33,6 +33,7 @@ class Subscription:
     connect_time: float
     disconnect_time: float | None = None
     disconnect_reason: str = ""
+    environment: str = ""
     session: GlobalSession | None = field(default=None, repr=False)
     final_stats: dict = field(default_factory=dict)
 
@@ -84,7 +85,7 @@ class ZoneRegistry:
             for d in json.loads(raw):
                 sub = Subscription(d["id"], d["zone_instance"], d["global_instance"], d["connect_time"],
                                    d.get("disconnect_time"), d.get("disconnect_reason", ""),
-                                   final_stats=d.get("final_stats", {}))
+                                   d.get("environment", ""), final_stats=d.get("final_stats", {}))
                 if sub.disconnect_time is None:  # global died while it was connected
                     sub.disconnect_time = d.get("last_seen") or sub.connect_time
                     sub.disconnect_reason = "global control plane restarted"
@@ -98,6 +99,7 @@ class ZoneRegistry:
             data.append({"id": s.id, "zone_instance": s.zone_instance, "global_instance": s.global_instance,
                          "connect_time": s.connect_time, "disconnect_time": s.disconnect_time,
                          "disconnect_reason": s.disconnect_reason, "last_seen": last_seen,
+                         "environment": s.environment,
                          "final_stats": s.as_dict()["status"] if s.session else s.final_stats})
         self.zone_store.set_meta(f"subscriptions:{zone}", json.dumps(data))
 
@@ -105,11 +107,12 @@ class ZoneRegistry:
         z = self.config_store.get("Zone", zone)
         return z is None or z.spec.get("enabled", True) is not False
 
-    def connected(self, session: GlobalSession, zone_instance: str) -> Subscription:
+    def connected(self, session: GlobalSession, zone_instance: str, environment: str = "") -> Subscription:
         zone = session.zone
         if self.config_store.get("Zone", zone) is None:
             self.config_store.put(Resource("Zone", zone, None, {"enabled": True}))
-        sub = Subscription(uuid.uuid4().hex, zone_instance, self.global_instance, time.time(), session=session)
+        sub = Subscription(uuid.uuid4().hex, zone_instance, self.global_instance, time.time(),
+                           environment=environment, session=session)
         self._subs.setdefault(zone, []).append(sub)
         self._subs[zone] = self._subs[zone][-MAX_SUBSCRIPTIONS:]
         self._persist(zone)
@@ -143,18 +146,26 @@ class ZoneRegistry:
             counts[z] = counts.get(z, 0) + 1
         return counts
 
-    def status(self, zone: str, dataplane_counts: dict[str, int] | None = None) -> dict:
+    def statuses(self) -> list[dict]:
+        """Every zone's status, reading each store once (this backs a polled endpoint)."""
+        zones = {z.name: z for z in self.config_store.list("Zone")}
+        counts = self.dataplane_counts()
+        return [self.status(n, counts, zones.get(n)) for n in sorted(set(zones) | set(self._subs))]
+
+    def status(self, zone: str, dataplane_counts: dict[str, int] | None = None,
+               zone_res: Resource | None = None) -> dict:
         subs = self._subs.get(zone) or []
         last = subs[-1] if subs else None
         session = self.active_session(zone)
-        reported = self.zone_store.get("ZoneInsight", zone)
         current = self.config_store.revision
+        if zone_res is None:
+            zone_res = self.config_store.get("Zone", zone)
         acked = session.sender.acked_version if session else (last.final_stats.get("ackedVersion") if last else None)
         src = session or None
         return {
             "name": zone,
             "active": session is not None,
-            "enabled": self.zone_enabled(zone),
+            "enabled": zone_res is None or zone_res.spec.get("enabled", True) is not False,
             "connectTime": iso(last.connect_time) if last else None,
             "disconnectTime": iso(last.disconnect_time) if last else None,
             "disconnectReason": last.disconnect_reason if last else "",
@@ -170,6 +181,6 @@ class ZoneRegistry:
                 for s in subs]) if x), ""),
             "ackedAt": (wall(session.sender.acked_at) if session and session.sender.acked_at else None),
             "dataplanes": (dataplane_counts if dataplane_counts is not None else self.dataplane_counts()).get(zone, 0),
-            "environment": (reported.spec.get("environment") if reported else None),
+            "environment": last.environment if last else None,
             "zoneInstanceId": last.zone_instance if last else None,
         }

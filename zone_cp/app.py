@@ -89,8 +89,11 @@ class Zone:
         }
 
     def _insight(self) -> Resource:
-        # Only slowly-changing facts, so an unchanged insight is not rewritten.
-        issuance = self.engine.stats() if self.engine else {}
+        # Only slowly-changing facts, so an unchanged insight is not rewritten
+        # (and resent to global) every interval; counters live on /status.
+        stats = self.engine.stats() if self.engine else {}
+        issuance = {"proxies": stats.get("proxies", 0), "certified": stats.get("certified", 0),
+                    "openBreakers": sum(1 for b in stats.get("backends", []) if b["breaker"] != "closed")}
         return Resource("ZoneInsight", self.name, None, {
             "environment": self.config.environment,
             "zoneInstanceId": self.instance_id,
@@ -136,14 +139,14 @@ class Zone:
 
 
 def zone_configs(base: ZoneConfig) -> list[ZoneConfig]:
-    """One config per zone; with count > 1: names {prefix}{i}, consecutive
-    API ports, and one data directory per zone."""
-    if base.count <= 1:
+    """One config per zone: the named zone, or `count` zones named {prefix}{i}
+    (from 1) on consecutive API ports; one data directory per zone."""
+    if base.count <= 1 and base.name:
         cfg = copy.deepcopy(base)
         cfg.data_dir = os.path.join(base.data_dir, base.name)
         return [cfg]
     out = []
-    for i in range(base.count):
+    for i in range(max(1, base.count)):
         cfg = copy.deepcopy(base)
         cfg.name = f"{base.name_prefix}{i + 1}"
         cfg.api_port = base.api_port + i

@@ -120,7 +120,8 @@ class KdsClient:
             sink = ZoneDownstreamSink(self.zone.store, cfg.environment,
                                       lambda: (self.session.welcome or {}).get("store_id", ""))
             session = ZoneSession(self.zone.name, self.zone.instance_id, self.source, sink, self.timing,
-                                  time.monotonic(), applied_version=lambda: applied_version(self.zone.store))
+                                  time.monotonic(), applied_version=lambda: applied_version(self.zone.store),
+                                  environment=cfg.environment)
             self.session = session
             try:
                 await self._send(ws, session.start(time.monotonic()))

@@ -19,6 +19,11 @@ class StoreSource:
         self.kinds = tuple(kinds)
         self.keep = keep or (lambda r: True)
         self.transform = transform or (lambda r: r)
+        # One source serves every zone session; they mostly ask the same
+        # question at the same revision, so remember the last answers.
+        self._snapshot: tuple[int, list[Resource]] | None = None
+        self._deltas: dict[int, object] = {}
+        self._deltas_at = -1
 
     @property
     def store_id(self) -> str:
@@ -29,9 +34,21 @@ class StoreSource:
         return self.store.revision
 
     def snapshot(self) -> list[Resource]:
-        return [self.transform(r) for k in self.kinds for r in self.store.list(k) if self.keep(r)]
+        rev = self.store.revision
+        if self._snapshot is None or self._snapshot[0] != rev:
+            self._snapshot = (rev, [self.transform(r) for k in self.kinds for r in self.store.list(k)
+                                    if self.keep(r)])
+        return self._snapshot[1]
 
     def changes_since(self, version: int):
+        rev = self.store.revision
+        if self._deltas_at != rev:
+            self._deltas, self._deltas_at = {}, rev
+        if version not in self._deltas:
+            self._deltas[version] = self._changes_since(version)
+        return self._deltas[version]
+
+    def _changes_since(self, version: int):
         changes = self.store.changes_since(version, self.kinds)
         if changes is None:
             return None

@@ -258,20 +258,22 @@ class ZoneSession(_Session):
     """The zone's side of its connection to global."""
 
     def __init__(self, zone: str, zone_instance: str, source: Source, sink: Sink, timing: Timing, now: float,
-                 *, applied_version: Callable[[], tuple[str, int]]):
+                 *, applied_version: Callable[[], tuple[str, int]], environment: str = "universal"):
         super().__init__(timing, now)
         self.zone = zone
         self.zone_instance = zone_instance
         self.sender = Sender(source, f"z-{zone}")
         self.receiver = Receiver(sink)
         self.applied_version = applied_version
+        self.environment = environment
         self.welcome: dict | None = None
 
     def start(self, now: float) -> list[dict]:
         store_id, version = self.applied_version()
         return self._out([{"type": "hello", "zone": self.zone, "zone_instance": self.zone_instance,
                            "applied_version": version, "store_id": store_id,
-                           "max_frame_bytes": self.timing.max_frame_bytes, "protocol": PROTOCOL_VERSION}], now)
+                           "max_frame_bytes": self.timing.max_frame_bytes, "protocol": PROTOCOL_VERSION,
+                           "environment": self.environment}], now)
 
     def receive(self, msg: dict, now: float) -> list[dict]:
         self.last_received = now

@@ -46,7 +46,7 @@ def main(args) -> int:
     except MzsimError as e:
         print(f"mzsim zone: {e}", file=sys.stderr)
         return 2
-    if config.count <= 1 and not config.name:
+    if not config.name and args.count is None:
         print("mzsim zone: --name is required (or use --count N --name-prefix P)", file=sys.stderr)
         return 2
     asyncio.run(run(config))
