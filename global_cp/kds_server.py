@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from common.kds.adapters import StoreSource
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
+from common.kds.driver import PeerClosed, SessionHooks, drive
 from common.kds.messages import FrameError, decode, encode
 from common.kds.protocol import GlobalSession, ProtocolError, Timing
 from common.tokens import TokenError
@@ -99,7 +100,9 @@ class KdsServer:
             log.info("zone %s connected (instance %s, applied version %s, global version %s)", zone,
                      session.hello["zone_instance"], session.hello["applied_version"], self.source.revision)
             await self._send(ws, hello_frames)
-            reason = await self._run(ws, session, wake)
+            await self._run(ws, session, wake)
+        except PeerClosed as e:
+            reason = str(e)
         except ProtocolError as e:
             reason = str(e)
             log.warning("zone %s: %s; closing", zone, e)
@@ -132,45 +135,17 @@ class KdsServer:
         for f in frames:
             await ws.send(encode(f))
 
-    async def _run(self, ws: ServerConnection, session: GlobalSession, wake: asyncio.Event) -> str:
-        recv_task: asyncio.Task | None = None
-        wake_task: asyncio.Task | None = None
-        tick = min(session.timing.heartbeat_interval, session.timing.liveness_timeout / 4)
-        try:
-            while True:
-                if recv_task is None:
-                    recv_task = asyncio.ensure_future(ws.recv())
-                if wake_task is None:
-                    wake_task = asyncio.ensure_future(wake.wait())
-                done, _ = await asyncio.wait({recv_task, wake_task}, timeout=tick,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                now = time.monotonic()
-                out: list[dict] = []
-                if recv_task in done:
-                    raw = recv_task.result()  # raises ConnectionClosed when closed
-                    recv_task = None
-                    try:
-                        msg = decode(raw)
-                    except FrameError as e:
-                        self.m_bad_frames.inc()
-                        log.warning("zone %s sent a bad frame: %s", session.zone, e)
-                        out += session.bad_frame(e, now)
-                    else:
-                        self.m_frames_in.inc(type=msg["type"])
-                        if msg["type"] == "nack":
-                            log.warning("zone %s rejected batch %s: %s", session.zone, msg["nonce"], msg["error"])
-                        out += session.receive(msg, now)
-                if wake_task in done:
-                    wake.clear()
-                    wake_task = None
-                    out += session.poke(now)
-                out += session.tick(now)
-                await self._send(ws, out)
-                if session.sender.refused:
-                    for r in session.sender.refused:
-                        log.error("not sent to zone %s: %s", session.zone, r)
-                    session.sender.refused.clear()
-        finally:
-            for t in (recv_task, wake_task):
-                if t is not None:
-                    t.cancel()
+    async def _run(self, ws: ServerConnection, session: GlobalSession, wake: asyncio.Event) -> None:
+        server = self
+
+        class Hooks(SessionHooks):
+            def on_frame(self, msg: dict) -> None:
+                server.m_frames_in.inc(type=msg["type"])
+                if msg["type"] == "nack":
+                    log.warning("zone %s rejected batch %s: %s", session.zone, msg["nonce"], msg["error"])
+
+            def on_bad_frame(self, err: FrameError) -> None:
+                server.m_bad_frames.inc()
+                log.warning("zone %s sent a bad frame: %s", session.zone, err)
+
+        await drive(ws, session, wake, Hooks(), log, f"zone {session.zone}")

@@ -8,11 +8,12 @@ import random
 import time
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from common.kds.adapters import StoreSource
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
-from common.kds.messages import FrameError, decode, encode
+from common.kds.driver import SessionHooks, drive
+from common.kds.messages import FrameError, encode
 from common.kds.protocol import ProtocolError, Timing, ZoneSession
 
 from .downstream import ZoneDownstreamSink, applied_version
@@ -135,50 +136,20 @@ class KdsClient:
             await ws.send(encode(f))
 
     async def _run(self, ws: ClientConnection, session: ZoneSession) -> None:
-        recv_task = wake_task = None
-        tick = min(session.timing.heartbeat_interval, session.timing.liveness_timeout / 4)
-        try:
-            while True:
-                if recv_task is None:
-                    recv_task = asyncio.ensure_future(ws.recv())
-                if wake_task is None:
-                    wake_task = asyncio.ensure_future(self._wake.wait())
-                done, _ = await asyncio.wait({recv_task, wake_task}, timeout=tick,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                now = time.monotonic()
-                out: list[dict] = []
-                if recv_task in done:
-                    raw = recv_task.result()
-                    recv_task = None
-                    try:
-                        msg = decode(raw)
-                    except FrameError as e:
-                        log.warning("zone %s: bad frame from global: %s", self.zone.name, e)
-                        out += session.bad_frame(e, now)
-                    else:
-                        was_open = session.welcome is not None
-                        out += session.receive(msg, now)
-                        if not was_open and session.welcome is not None:
-                            self._on_welcome(session)
-                        if msg["type"] == "nack":
-                            log.warning("zone %s: global rejected upstream batch: %s", self.zone.name, msg["error"])
-                if wake_task in done:
-                    self._wake.clear()
-                    wake_task = None
-                    if session.welcome is not None:
-                        out += session.poke(now)
-                out += session.tick(now)
-                await self._send(ws, out)
-                for r in session.sender.refused:
-                    log.error("zone %s: not sent to global: %s", self.zone.name, r)
-                session.sender.refused.clear()
-        except ConnectionClosed as e:
-            reason = e.rcvd.reason if e.rcvd and e.rcvd.reason else "connection closed"
-            raise ProtocolError(reason) from None
-        finally:
-            for t in (recv_task, wake_task):
-                if t is not None:
-                    t.cancel()
+        client = self
+
+        class Hooks(SessionHooks):
+            def on_frame(self, msg: dict) -> None:
+                if not client.connected and session.welcome is not None:
+                    client._on_welcome(session)
+                if msg["type"] == "nack":
+                    log.warning("zone %s: global rejected upstream batch: %s", client.zone.name, msg["error"])
+
+            def on_bad_frame(self, err: FrameError) -> None:
+                log.warning("zone %s: bad frame from global: %s", client.zone.name, err)
+
+        await drive(ws, session, self._wake, Hooks(), log, "global",
+                    can_push=lambda: session.welcome is not None)
 
     def _on_welcome(self, session: ZoneSession) -> None:
         self.connected = True
