@@ -59,6 +59,10 @@ class Cluster:
 
     async def down(self) -> list[str]:
         """Stop everything this cluster started. Returns processes that would not stop."""
+        # Proxies first: a black-holed link would hold each side's close handshake until its
+        # timeout; reset links make shutdown prompt.
+        for proxy in self.proxies.values():
+            await proxy.close()
         procs = [p for p in self._procs() if p.alive()]
         for p in procs:  # all at once, so the slowest bounds the wait, not the sum
             try:
@@ -66,8 +70,6 @@ class Cluster:
             except ProcessLookupError:
                 pass
         await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
-        for proxy in self.proxies.values():
-            await proxy.close()
         self.expected.clear()
         return [p.log_path for p in procs if p.alive()]
 

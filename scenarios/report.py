@@ -26,6 +26,7 @@ class ScenarioResult:
     status: str = FAILED
     seconds: float = 0.0
     setup_error: str = ""  # the topology could not be brought up
+    interrupted: bool = False  # SIGTERM or Ctrl-C: stopped early, counts as failed
     steps: list[StepResult] = field(default_factory=list)
     workdir: str = ""
     logs: dict[str, str] = field(default_factory=dict)
@@ -40,6 +41,8 @@ class ScenarioResult:
 
     @property
     def failure(self) -> str:
+        if self.interrupted:
+            return "interrupted (SIGTERM or Ctrl-C); every process started was stopped"
         if self.setup_error:
             return f"setup: {self.setup_error}"
         failed = next((r for r in self.steps if r.status == FAILED), None)

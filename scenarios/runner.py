@@ -70,8 +70,8 @@ async def _run_all(scenarios: list[model.Scenario], keep: bool, out: Out) -> lis
     try:
         for sc in scenarios:
             results.append(await run_scenario(sc, keep, out))
-    except asyncio.CancelledError:
-        out("interrupted: every process started was stopped")
+            if results[-1].interrupted:
+                break
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
     return results
@@ -94,13 +94,18 @@ async def run_scenario(sc: model.Scenario, keep: bool, out: Out) -> ScenarioResu
             out(f"[setup] FAILED: {e}")
         else:
             await _run_steps(sc, cluster, result, out)
+    except asyncio.CancelledError:  # SIGTERM or Ctrl-C: clean up below, then stop
+        asyncio.current_task().uncancel()
+        result.interrupted = True
+        out("interrupted: stopping every process this scenario started ...")
     finally:
         result.logs = cluster.log_paths()
         result.unstopped = await cluster.down()
         result.seconds = round(time.monotonic() - started, 2)
-    failed = result.setup_error or any(s.status == FAILED for s in result.steps) or result.unstopped
+    failed = (result.setup_error or result.interrupted or result.unstopped
+              or any(s.status == FAILED for s in result.steps))
     result.status = FAILED if failed or any(s.status != PASSED for s in result.steps) else PASSED
-    if result.status == FAILED:
+    if result.status == FAILED and not result.interrupted:
         for name, path in result.logs.items():
             out(f"--- last lines of {name} ({path}):\n{cluster.log_tail(name)}")
     if keep:

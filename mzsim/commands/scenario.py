@@ -45,7 +45,7 @@ def list_cmd(args) -> int:
 
     scenarios, errors = load_all(shipped())
     for sc in scenarios:
-        summary = " ".join(sc.description.split())
+        summary = " ".join(sc.description.split()).split(". ")[0].rstrip(".")  # the first sentence
         print(f"{os.path.splitext(os.path.basename(sc.path))[0]:28} {summary}")
     for e in errors:
         print(f"invalid scenario: {e}")
