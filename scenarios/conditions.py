@@ -280,7 +280,7 @@ def _mesh_check(mesh: str, verb: str, where: str | None):
 
 def _spec(body: dict) -> dict:
     """A resource as the API shows it, without the fields that differ by store."""
-    return {k: v for k, v in body.items() if k not in ("creationTime", "modificationTime", "version", "labels")}
+    return {k: v for k, v in body.items() if k not in ("creationTime", "modificationTime", "version")}
 
 
 def _dataplanes(words, text, zones, processes):

@@ -41,7 +41,7 @@ def test_zone_partition_and_bad_token_pass_and_the_report_says_what_happened(mzs
         assert sc["failure"] == "" and sc["unstopped"] == []
     steps = by_name["zone-partition"]["steps"]
     offline = next(s for s in steps if s["title"].startswith("expect zone zone-1 offline"))
-    assert offline["seconds"] <= 3.0, offline  # within the 2s liveness timeout plus a check
+    assert offline["seconds"] < 3.5, offline  # the 2s liveness timeout, a heartbeat and a check
     assert "active=False" in offline["detail"]
     healed = next(s for s in steps if s["kind"] == "heal")
     assert "partition lifted after" in healed["detail"]
