@@ -79,13 +79,13 @@ async def _apply(step: Step, cluster: Cluster) -> str:
         if not accepted:
             raise StepFailed(f"expected global to accept {res.kind} {res.name}; it answered HTTP {status}: "
                              f"{api_error_text(body)}")
-        warnings = body.get("warnings") or [] if isinstance(body, dict) else []
+        warnings = (body.get("warnings") or []) if isinstance(body, dict) else []
         if opts["warning"] and not any(opts["warning"] in w for w in warnings):
             raise StepFailed(f"expected a warning containing {opts['warning']!r}; warnings: {warnings or 'none'}")
         return f"HTTP {status}" + (f", warnings: {'; '.join(warnings)}" if warnings else "")
     if accepted:
         raise StepFailed(f"expected global to reject {res.kind} {res.name}; it accepted it (HTTP {status})")
-    causes = body.get("causes") or [] if isinstance(body, dict) else []
+    causes = (body.get("causes") or []) if isinstance(body, dict) else []
     want_field, want_msg = opts["field"], opts["message"]
     match = [c for c in causes if (not want_field or c.get("field") == want_field)
              and (not want_msg or want_msg in (c.get("message") or ""))]

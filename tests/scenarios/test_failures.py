@@ -26,6 +26,7 @@ FAILING = """
 """
 
 
+@pytest.mark.multiprocess
 def test_a_failing_scenario_exits_1_names_the_step_and_stops_everything(mzsim_scenario, scenario_file, tmp_path):
     report = tmp_path / "r.json"
     out = mzsim_scenario("run", scenario_file("fail", FAILING), "--report", str(report))

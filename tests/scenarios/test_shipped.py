@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from scenarios.runner import FILES_DIR, load_all, shipped
 
 from .conftest import processes_mentioning
+
+
+pytestmark = pytest.mark.multiprocess
 
 
 def step_count(name: str) -> int:
