@@ -254,3 +254,14 @@ def dump_yaml(docs: Iterable[dict]) -> str:
 
 def dump_json(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=False)
+
+
+def global_api_path(res: Resource) -> str:
+    """Where global's API takes this resource (PUT/GET/DELETE)."""
+    from .errors import BadRequest
+
+    if res.kind == "Secret":
+        return f"/meshes/{res.mesh}/secrets/{res.name}"
+    if res.kind in ("Mesh", "GlobalSecret"):
+        return f"/{KINDS[res.kind].plural}/{res.name}"
+    raise BadRequest(f"{res.kind} is not applied on global: zones own it")

@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 
-from common.resources import to_universal
+from common.resources import global_api_path, to_universal
 from common.waiting import free_port
 from scenarios.launcher import Global, Proc, Zone, http
 
@@ -119,9 +119,8 @@ class Cluster:
 
     # -- global's API ----------------------------------------------------------
     async def apply(self, res) -> tuple[int | None, object]:
-        from mzsim.commands.apply import _path  # the URL of a resource on global, as `mzsim apply` uses
 
-        return await self._http("PUT", self.glob.api + _path(res), to_universal(res))
+        return await self._http("PUT", self.glob.api + global_api_path(res), to_universal(res))
 
     async def delete(self, kind: str, name: str) -> tuple[int | None, object]:
         if kind == "mesh":

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 from common.errors import MzsimError
-from common.resources import KINDS, load_documents, parse_resource, to_universal
+from common.resources import global_api_path, load_documents, parse_resource, to_universal
 
 
 def register(sub) -> None:
@@ -17,15 +17,6 @@ def register(sub) -> None:
     p.add_argument("-f", "--file", action="append", required=True, help="file to apply ('-' for stdin); repeatable")
     p.add_argument("--global-api", default="http://127.0.0.1:5681", help="global's API (default %(default)s)")
     p.set_defaults(func=main)
-
-
-def _path(res) -> str:
-    plural = KINDS[res.kind].plural
-    if res.kind == "Secret":
-        return f"/meshes/{res.mesh}/secrets/{res.name}"
-    if res.kind in ("Mesh", "GlobalSecret"):
-        return f"/{plural}/{res.name}"
-    raise MzsimError(f"{res.kind} is not applied on global (zones own it)")
 
 
 def main(args) -> int:
@@ -40,7 +31,7 @@ def main(args) -> int:
             continue
         for res in resources:
             try:
-                path = _path(res)
+                path = global_api_path(res)
             except MzsimError as e:
                 print(f"{fname}: {res.kind} {res.name}: {e}", file=sys.stderr)
                 failed += 1
