@@ -72,6 +72,11 @@ def resource_json(res: Resource) -> dict:
     return to_universal(res.redacted(), with_meta=True)
 
 
+def page(items: list[dict]) -> dict:
+    """Kuma's list shape."""
+    return {"total": len(items), "items": items, "next": None}
+
+
 def json_response(data, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data, indent=2), status=status, content_type="application/json")
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from common.ca.base import BackendContext
 from common.durations import DurationError, parse_duration
 from common.errors import BadRequest, Conflict, NotFound, ValidationError, Violation
-from common.httpapi import json_response, metrics_handler, read_resource, resource_json
+from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
 from common.resources import Resource
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
@@ -18,10 +18,6 @@ from .dashboard import dashboard_handler
 from .secret_refs import meshes_using_secret
 
 log = logging.getLogger("mzsim.global.api")
-
-
-def _page(items: list[dict]) -> dict:
-    return {"total": len(items), "items": items, "next": None}
 
 
 class GlobalApi:
@@ -65,7 +61,7 @@ class GlobalApi:
 
     # -- meshes ----------------------------------------------------------------
     async def list_meshes(self, request):
-        return json_response(_page([resource_json(r) for r in self.store.list("Mesh")]))
+        return json_response(page([resource_json(r) for r in self.store.list("Mesh")]))
 
     def _get(self, kind: str, name: str, mesh: str | None = None) -> Resource:
         res = self.store.get(kind, name, mesh)
@@ -130,7 +126,7 @@ class GlobalApi:
     # -- secrets ---------------------------------------------------------------
     async def list_secrets(self, request):
         mesh = request.match_info["mesh"]
-        return json_response(_page([resource_json(r) for r in self.store.list("Secret", mesh)]))
+        return json_response(page([resource_json(r) for r in self.store.list("Secret", mesh)]))
 
     async def get_secret(self, request):
         from common.resources import to_universal
@@ -158,7 +154,7 @@ class GlobalApi:
         return json_response({})
 
     async def list_global_secrets(self, request):
-        return json_response(_page([resource_json(r) for r in self.store.list("GlobalSecret")]))
+        return json_response(page([resource_json(r) for r in self.store.list("GlobalSecret")]))
 
     async def get_global_secret(self, request):
         from common.kds.kinds import syncs_down
@@ -190,7 +186,7 @@ class GlobalApi:
 
     async def list_dataplanes(self, request):
         mesh = request.match_info["mesh"]
-        return json_response(_page([_zone_resource_json(r) for r in self._zone_rows("Dataplane", mesh)]))
+        return json_response(page([_zone_resource_json(r) for r in self._zone_rows("Dataplane", mesh)]))
 
     async def dataplanes_overview(self, request):
         mesh = request.match_info["mesh"]
@@ -201,10 +197,10 @@ class GlobalApi:
             items.append({"type": "DataplaneOverview", "mesh": mesh, "name": dp.name,
                           "zone": dp.meta.get("zone"), "dataplane": dp.spec,
                           "dataplaneInsight": ins.spec if ins else {}})
-        return json_response(_page(items))
+        return json_response(page(items))
 
     async def list_zones(self, request):
-        return json_response(_page([self._zone_json(n) for n in self.cp.zones.zone_names()]))
+        return json_response(page([self._zone_json(n) for n in self.cp.zones.zone_names()]))
 
     def _zone_json(self, name: str) -> dict:
         z = self.store.get("Zone", name)
@@ -224,7 +220,7 @@ class GlobalApi:
                 "status": self.cp.zones.status(name)}
 
     async def zones_overview(self, request):
-        return json_response(_page([self._zone_overview(n) for n in self.cp.zones.zone_names()]))
+        return json_response(page([self._zone_overview(n) for n in self.cp.zones.zone_names()]))
 
     async def zone_overview(self, request):
         name = request.match_info["name"]

@@ -6,15 +6,11 @@ import logging
 from aiohttp import web
 
 from common.errors import Forbidden, NotFound, ValidationError
-from common.httpapi import json_response, metrics_handler, read_resource, resource_json
+from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
 from common.resources import Resource
 from common.validation import validate_resource
 
 log = logging.getLogger("mzsim.zone.api")
-
-
-def _page(items: list[dict]) -> dict:
-    return {"total": len(items), "items": items, "next": None}
 
 
 class ZoneApi:
@@ -55,7 +51,7 @@ class ZoneApi:
                         f"(PUT {request.path} on global's API), and it will sync to this zone")
 
     async def list_meshes(self, request):
-        return json_response(_page([resource_json(r) for r in self.store.list("Mesh")]))
+        return json_response(page([resource_json(r) for r in self.store.list("Mesh")]))
 
     def _mesh(self, mesh: str) -> Resource:
         res = self.store.get("Mesh", mesh)
@@ -68,11 +64,11 @@ class ZoneApi:
 
     async def list_secrets(self, request):
         mesh = request.match_info["mesh"]
-        return json_response(_page([resource_json(r) for r in self.store.list("Secret", mesh)]))
+        return json_response(page([resource_json(r) for r in self.store.list("Secret", mesh)]))
 
     async def list_dataplanes(self, request):
         mesh = request.match_info["mesh"]
-        return json_response(_page([resource_json(r) for r in self.store.list("Dataplane", mesh)]))
+        return json_response(page([resource_json(r) for r in self.store.list("Dataplane", mesh)]))
 
     async def dataplanes_overview(self, request):
         mesh = request.match_info["mesh"]
@@ -80,7 +76,7 @@ class ZoneApi:
         items = [{"type": "DataplaneOverview", "mesh": mesh, "name": dp.name, "dataplane": dp.spec,
                   "dataplaneInsight": insights[dp.name].spec if dp.name in insights else {}}
                  for dp in self.store.list("Dataplane", mesh)]
-        return json_response(_page(items))
+        return json_response(page(items))
 
     def _dataplane(self, mesh: str, name: str) -> Resource:
         res = self.store.get("Dataplane", name, mesh)
