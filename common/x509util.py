@@ -121,18 +121,30 @@ def csr_to_pem(csr: x509.CertificateSigningRequest) -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def leaf_extensions(builder: x509.CertificateBuilder, sans: list[x509.GeneralName], critical_sans: bool):
+# cert-manager's usage names -> X.509 key usages and extended key usages.
+KEY_USAGES = {"digital signature": "digital_signature", "key encipherment": "key_encipherment",
+              "content commitment": "content_commitment", "data encipherment": "data_encipherment",
+              "key agreement": "key_agreement", "cert sign": "key_cert_sign", "crl sign": "crl_sign",
+              "encipher only": "encipher_only", "decipher only": "decipher_only"}
+EXT_KEY_USAGES = {"server auth": ExtendedKeyUsageOID.SERVER_AUTH, "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+                  "code signing": ExtendedKeyUsageOID.CODE_SIGNING, "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION}
+DP_USAGES = ("digital signature", "key encipherment", "server auth", "client auth")
+
+
+def leaf_extensions(builder: x509.CertificateBuilder, sans: list[x509.GeneralName], critical_sans: bool,
+                    usages: tuple[str, ...] = DP_USAGES):
+    """A leaf's extensions; `usages` are cert-manager's names (default: data plane proxies')."""
+    unknown = [u for u in usages if u not in KEY_USAGES and u not in EXT_KEY_USAGES]
+    if unknown:
+        raise ValueError(f"unknown usages {unknown}; known: {sorted(KEY_USAGES) + sorted(EXT_KEY_USAGES)}")
+    flags = {v: False for v in KEY_USAGES.values()}
+    flags.update({KEY_USAGES[u]: True for u in usages if u in KEY_USAGES})
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True, key_encipherment=True, content_commitment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
-        ),
-        critical=True,
-    )
-    builder = builder.add_extension(
-        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-    )
+    if any(flags.values()):
+        builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
+    ekus = [EXT_KEY_USAGES[u] for u in usages if u in EXT_KEY_USAGES]
+    if ekus:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=critical_sans)
     return builder
@@ -145,16 +157,18 @@ def sign_csr(
     lifetime_seconds: float,
     *,
     backdate_seconds: float = 60,
+    usages: tuple[str, ...] = DP_USAGES,
 ) -> x509.Certificate:
-    """Sign a leaf for data plane proxies: DigitalSignature+KeyEncipherment,
-    ServerAuth+ClientAuth, the CSR's SANs. Backdated a little for clock skew."""
+    """Sign a leaf with the CSR's subject and SANs; usages default to data plane
+    proxies' (DigitalSignature+KeyEncipherment, ServerAuth+ClientAuth).
+    Backdated a little for clock skew."""
     try:
         san_ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         sans, critical = list(san_ext.value), san_ext.critical
     except x509.ExtensionNotFound:
         sans, critical = [], False
     return sign_leaf(csr.subject, csr.public_key(), sans, critical, ca_cert, ca_key, lifetime_seconds,
-                     backdate_seconds=backdate_seconds)
+                     backdate_seconds=backdate_seconds, usages=usages)
 
 
 def sign_identity(identity: Identity, public_key, ca_cert: x509.Certificate, ca_key, lifetime_seconds: float,
@@ -169,7 +183,7 @@ def sign_identity(identity: Identity, public_key, ca_cert: x509.Certificate, ca_
 
 def sign_leaf(subject: x509.Name, public_key, sans: list[x509.GeneralName], critical_sans: bool,
               ca_cert: x509.Certificate, ca_key, lifetime_seconds: float, *,
-              backdate_seconds: float = 60) -> x509.Certificate:
+              backdate_seconds: float = 60, usages: tuple[str, ...] = DP_USAGES) -> x509.Certificate:
     now = utcnow()
     not_after = now + dt.timedelta(seconds=lifetime_seconds)
     if not_after > ca_cert.not_valid_after_utc:
@@ -186,7 +200,7 @@ def sign_leaf(subject: x509.Name, public_key, sans: list[x509.GeneralName], crit
         .not_valid_before(now - dt.timedelta(seconds=backdate_seconds))
         .not_valid_after(not_after)
     )
-    builder = leaf_extensions(builder, sans, critical_sans)
+    builder = leaf_extensions(builder, sans, critical_sans, usages)
     builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
     )

@@ -1,0 +1,238 @@
+"""The certmanager backend: data plane certificates from cert-manager, through
+CertificateRequests in the system namespace, with a real Kubernetes client
+(lightkube), so it works unchanged against a real cluster.
+
+Works only in Kubernetes zones (seed: certmanager.md). Every request is deleted
+when done, whatever the outcome, so none pile up (as istio-csr and SPIRE do)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import time
+
+from ..errors import BackendError, Violations
+from ..x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
+from .base import CABackend
+
+log = logging.getLogger("mzsim.ca.certmanager")
+
+DEFAULT_WAIT = 30.0
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def label_value(text: str) -> str:
+    """A valid label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends."""
+    v = _LABEL_VALUE.sub("-", text)[:63].strip("-._")
+    return v or "x"
+
+
+def conditions(obj) -> dict[str, dict]:
+    status = obj.status or {}
+    return {c.get("type"): c for c in status.get("conditions") or []}
+
+
+def outcome(obj) -> tuple[str, str]:
+    """('ready'|'failed'|'pending', message) from a CertificateRequest's conditions."""
+    conds = conditions(obj)
+    for terminal in ("Denied", "InvalidRequest"):
+        c = conds.get(terminal)
+        if c and c.get("status") == "True":
+            return "failed", f"{terminal}: {c.get('message') or c.get('reason') or ''}".strip()
+    ready = conds.get("Ready")
+    if ready and ready.get("status") == "True" and (obj.status or {}).get("certificate"):
+        return "ready", ""
+    if ready and ready.get("status") == "False" and ready.get("reason") == "Failed":
+        return "failed", f"Failed: {ready.get('message') or ''}".strip()
+    approved = conds.get("Approved")
+    if not approved:
+        return "pending", "not approved; is cert-manager's approver (or approver-policy) running?"
+    if ready:
+        return "pending", f"approved, not issued: {ready.get('reason')}: {ready.get('message')}"
+    return "pending", "approved, waiting for the issuer"
+
+
+class CertManagerBackend(CABackend):
+    type_name = "certmanager"
+
+    def __init__(self, mesh, spec, ctx):
+        super().__init__(mesh, spec, ctx)
+        settings = ctx.settings.get("certmanager", {}) if ctx.settings else {}
+        self.wait_seconds = float(settings.get("wait_seconds", DEFAULT_WAIT))
+        self.namespace = ctx.system_namespace
+        ref = self.conf.get("issuerRef") or {}
+        self.issuer_ref = {"name": ref.get("name", ""), "kind": ref.get("kind") or "Issuer",
+                           "group": ref.get("group") or "cert-manager.io"}
+        self._client = None
+        self._last_ca: list[str] = []
+        self._pending = 0
+        if ctx.metrics is not None:
+            self._latency = ctx.metrics.histogram("mzsim_backend_request_seconds", "CA backend request latency",
+                                                  ["backend_type", "mesh", "backend", "operation", "outcome"])
+            self._pending_gauge = ctx.metrics.gauge("mzsim_certmanager_pending_requests",
+                                                    "CertificateRequests waiting for cert-manager", ["mesh", "backend"])
+        else:
+            self._latency = self._pending_gauge = None
+
+    @classmethod
+    def validate_conf(cls, conf: dict, path: str) -> Violations:
+        from ..validation import validate_backend_conf
+
+        v = Violations()
+        v.extend(validate_backend_conf("certmanager", conf, path))
+        return v
+
+    def _kube(self):
+        if self._client is None:
+            from ..kubeclient import KubeConfigError, make_client
+
+            s = self.ctx.settings or {}
+            try:
+                self._client = make_client(self.ctx.kubeconfig, s.get("kube_url"), s.get("kube_token"))
+            except KubeConfigError as e:
+                raise BackendError(str(e), retryable=False) from None
+        return self._client
+
+    def _set_pending(self, delta: int) -> None:
+        self._pending += delta
+        if self._pending_gauge is not None:
+            self._pending_gauge.set(self._pending, mesh=self.mesh, backend=self.name)
+
+    async def issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        if self.ctx.environment not in ("kubernetes", "global"):
+            raise BackendError(f"certmanager works only in Kubernetes zones; this zone's environment is "
+                               f"{self.ctx.environment}. Run the zone with --environment kubernetes --kubeconfig FILE",
+                               retryable=False)
+        started = time.monotonic()
+        result = "error"
+        try:
+            cert = await self._issue(identity, lifetime_seconds)
+            result = "ok"
+            return cert
+        finally:
+            if self._latency is not None:
+                self._latency.observe(time.monotonic() - started, backend_type="certmanager", mesh=self.mesh,
+                                      backend=self.name, operation="issue", outcome=result)
+
+    async def _issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
+        from lightkube import ApiError
+
+        from ..kubeclient import CertificateRequest
+
+        key = await asyncio.to_thread(generate_key, self.ctx.dp_key_type)
+        csr = csr_to_pem(build_csr(identity, key, self.common_name(identity)))
+        request = CertificateRequest(
+            metadata={"generateName": f"{label_value(identity.mesh)}-{label_value(identity.dataplane)}-"[:50],
+                      "namespace": self.namespace,
+                      "labels": {"kuma.io/mesh": label_value(identity.mesh), "mzsim.io/backend": label_value(self.name),
+                                 "mzsim.io/dataplane": label_value(identity.dataplane)}},
+            spec={"request": base64.b64encode(csr.encode()).decode(), "issuerRef": self.issuer_ref,
+                  "duration": f"{int(lifetime_seconds)}s", "usages": list(DP_USAGES), "isCA": False})
+        client = self._kube()
+        try:
+            created = await client.create(request, namespace=self.namespace)
+        except ApiError as e:
+            raise BackendError(f"cannot create a CertificateRequest in namespace {self.namespace}: "
+                               f"{e.status.message}", retryable=e.status.code >= 500 or e.status.code == 429) from None
+        except Exception as e:  # connection errors: the API server is unreachable
+            raise BackendError(f"cannot reach the Kubernetes API: {e}", retryable=True) from None
+        name = created.metadata.name
+        self._set_pending(+1)
+        try:
+            final = await self._wait(name, created)
+        finally:
+            self._set_pending(-1)
+            try:
+                await client.delete(CertificateRequest, name, namespace=self.namespace)
+            except Exception as e:  # noqa: BLE001 - the result stands; say why cleanup failed
+                log.warning("could not delete CertificateRequest %s/%s: %s", self.namespace, name, e)
+        status = final.status or {}
+        chain = base64.b64decode(status["certificate"]).decode()
+        ca = base64.b64decode(status["ca"]).decode() if status.get("ca") else ""
+        if not ca and self.conf.get("caCert"):
+            ca = self.read_text(self.conf["caCert"], "caCert")
+        roots = split_pem(ca)
+        if not roots:
+            raise BackendError(f"CertificateRequest {name} was issued without status.ca; set conf.caCert to the "
+                               f"issuer's CA so data planes can verify it", retryable=False)
+        self._last_ca = roots
+        return IssuedCert(cert_pem=chain, key_pem=key_to_pem(key), ca_pems=roots, backend=self.name)
+
+    async def _wait(self, name: str, created):
+        """Watch the request until it is terminal; poll if the watch fails."""
+        state, message = outcome(created)
+        last = created
+        deadline = time.monotonic() + self.wait_seconds
+        try:
+            last = await asyncio.wait_for(self._watch(name, created.metadata.resourceVersion),
+                                          max(0.1, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            pass
+        except _WatchFailed as e:
+            log.info("watch of CertificateRequest %s failed (%s); polling", name, e)
+            last = await self._poll(name, deadline)
+        state, message = outcome(last) if last is not None else ("pending", "no status yet")
+        if state == "ready":
+            return last
+        if state == "failed":
+            raise BackendError(f"CertificateRequest {self.namespace}/{name} for issuer "
+                               f"{self.issuer_ref['kind']} {self.issuer_ref['name']!r}: {message}", retryable=False)
+        raise BackendError(f"CertificateRequest {self.namespace}/{name} was not issued within "
+                           f"{self.wait_seconds:g}s: {message}", retryable=True)
+
+    async def _watch(self, name: str, resource_version: str):
+        from ..kubeclient import CertificateRequest
+
+        last = None
+        try:
+            async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
+                                                       fields={"metadata.name": name},
+                                                       resource_version=resource_version):
+                if etype == "DELETED":
+                    raise BackendError(f"CertificateRequest {self.namespace}/{name} was deleted before it was "
+                                       "issued", retryable=True)
+                last = obj
+                if outcome(obj)[0] != "pending":
+                    return obj
+        except BackendError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any watch failure falls back to polling
+            raise _WatchFailed(str(e)) from None
+        raise _WatchFailed("watch ended")
+
+    async def _poll(self, name: str, deadline: float):
+        from ..kubeclient import CertificateRequest
+
+        obj = None
+        while time.monotonic() < deadline:
+            try:
+                obj = await self._kube().get(CertificateRequest, name, namespace=self.namespace)
+                if outcome(obj)[0] != "pending":
+                    return obj
+            except Exception as e:  # noqa: BLE001 - keep polling until the deadline
+                log.debug("polling %s: %s", name, e)
+            await asyncio.sleep(0.5)
+        return obj
+
+    async def root_certs(self) -> list[str]:
+        if self._last_ca:
+            return list(self._last_ca)
+        if self.conf.get("caCert"):
+            return split_pem(self.read_text(self.conf["caCert"], "caCert"))
+        return []
+
+    async def close(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._client = None
+
+
+class _WatchFailed(Exception):
+    pass
+
+
+Backend = CertManagerBackend

@@ -1,0 +1,67 @@
+"""`mzsim kube-api`, `mzsim certmanager-controller` and `mzsim certmanager setup`."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import yaml
+
+
+def register(sub) -> None:
+    k = sub.add_parser("kube-api", help="run a local Kubernetes API (enough for cert-manager requests)",
+                       description="Serve the Kubernetes API the certmanager backend and controller need "
+                       "(namespaces, secrets, cert-manager.io CertificateRequests, Issuers, ClusterIssuers) and "
+                       "write a kubeconfig (with a fresh bearer token) for clients.")
+    k.add_argument("--port", type=int, required=True)
+    k.add_argument("--host", default="127.0.0.1")
+    k.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig (mode 0600)")
+    k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
+    k.set_defaults(func=run_kube_api)
+
+    c = sub.add_parser("certmanager-controller", help="run a cert-manager-compatible CA issuer controller",
+                       description="Approve and sign cert-manager CertificateRequests for CA Issuers.")
+    c.add_argument("--kubeconfig", required=True)
+    c.add_argument("--namespace", default="kong-mesh-system", help="namespace to watch (default %(default)s)")
+    c.add_argument("--no-approve", action="store_true", help="do not approve requests (a missing approver)")
+    c.add_argument("--cluster-resource-namespace", default="",
+                   help="where ClusterIssuers' CA secrets live (default: the watched namespace)")
+    c.set_defaults(func=run_controller)
+
+    cm = sub.add_parser("certmanager", help="cert-manager helpers")
+    cmsub = cm.add_subparsers(dest="certmanager_command", metavar="COMMAND")
+    s = cmsub.add_parser("setup", help="create the CA secret and Issuer my-ca-issuer in the system namespace")
+    s.add_argument("--kubeconfig", required=True)
+    s.add_argument("--namespace", default="kong-mesh-system")
+    s.add_argument("--issuer", default="my-ca-issuer")
+    s.add_argument("--cluster-issuer", action="store_true", help="create a ClusterIssuer instead")
+    s.add_argument("--mesh", default="default", help="name of the Mesh printed on stdout")
+    s.set_defaults(func=run_setup)
+    cm.set_defaults(func=lambda _a: (cm.print_help(), 2)[1])
+
+
+def run_kube_api(args) -> int:
+    from mzsim.services.kube_api import serve
+
+    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data))
+    return 0
+
+
+def run_controller(args) -> int:
+    from mzsim.services.certmanager_controller import run
+
+    asyncio.run(run(args.kubeconfig, args.namespace, not args.no_approve, args.cluster_resource_namespace))
+    return 0
+
+
+def run_setup(args) -> int:
+    from common.certmanagersetup import setup_certmanager
+
+    try:
+        result = asyncio.run(setup_certmanager(args.kubeconfig, namespace=args.namespace, issuer=args.issuer,
+                                               cluster_issuer=args.cluster_issuer,
+                                               progress=lambda m: print(m, file=sys.stderr)))
+    except Exception as e:  # noqa: BLE001 - a CLI: say what failed
+        print(f"mzsim certmanager setup: {e}", file=sys.stderr)
+        return 1
+    print(yaml.safe_dump(result.mesh_doc(args.mesh), sort_keys=False), end="")
+    return 0

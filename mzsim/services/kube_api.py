@@ -1,0 +1,223 @@
+"""mzsim's local Kubernetes API server (`mzsim kube-api`): exactly what the
+certmanager backend and the issuer controller need, served like a real
+kube-apiserver so a real client (lightkube) works against it unchanged.
+
+Why not PyPI kmock: measured (see docs/certmanager.md), it has no
+resourceVersions, ignores label selectors, has no PUT, slows as it ages and
+hangs shutdown with an open watch; this server has all of those."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+
+import yaml
+from aiohttp import web
+
+from .kube_store import KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector
+
+log = logging.getLogger("mzsim.kube-api")
+
+
+def _json(obj, status: int = 200) -> web.Response:
+    # Exactly "application/json", no charset, as kube-apiserver: clients such
+    # as lightkube only decode Status errors with that exact Content-Type.
+    return web.Response(body=json.dumps(obj).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _status(err: KubeError) -> web.Response:
+    return _json(err.status(), err.code)
+
+
+class KubeApi:
+    def __init__(self, token: str, data_file: str | None = None):
+        self.token = token
+        self.store = KubeStore(data_file)
+        self._closing = asyncio.Event()
+
+    # -- routing -----------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/api", self.api_versions)
+        app.router.add_get("/apis", self.api_groups)
+        app.router.add_get("/healthz", self.healthz)
+        for prefix in ("/api/{version}", "/apis/{group}/{version}"):
+            for scope in ("/namespaces/{namespace}", ""):
+                base = prefix + scope + "/{plural}"
+                app.router.add_route("*", base, self.collection)
+                app.router.add_route("*", base + "/{name}", self.item)
+                app.router.add_route("*", base + "/{name}/status", self.item_status)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        if request.path == "/healthz":
+            return await handler(request)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(KubeError(401, "Unauthorized", "Unauthorized"))
+        try:
+            return await handler(request)
+        except KubeError as e:
+            return _status(e)
+
+    async def healthz(self, request):
+        return web.Response(text="ok")
+
+    async def version(self, request):
+        return _json({"major": "1", "minor": "31", "gitVersion": "v1.31.0-mzsim", "platform": "mzsim"})
+
+    async def api_versions(self, request):
+        return _json({"kind": "APIVersions", "versions": ["v1"]})
+
+    async def api_groups(self, request):
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": "cert-manager.io", "versions": [{"groupVersion": "cert-manager.io/v1", "version": "v1"}],
+             "preferredVersion": {"groupVersion": "cert-manager.io/v1", "version": "v1"}}]})
+
+    def _kind(self, request):
+        m = request.match_info
+        kind = KINDS.get(m["plural"])
+        group = m.get("group", "")
+        if kind is None or kind.group != group or kind.version != m["version"]:
+            raise KubeError(404, "NotFound", f"the server could not find the requested resource ({m['plural']})")
+        ns = m.get("namespace", "")
+        if kind.namespaced and not ns and request.method != "GET":
+            raise KubeError(404, "NotFound", f"{kind.plural} are namespaced: use /namespaces/NS/{kind.plural}")
+        if not kind.namespaced and ns:
+            raise KubeError(404, "NotFound", f"{kind.plural} are cluster-scoped")
+        return kind, ns
+
+    async def _body(self, request) -> dict:
+        try:
+            body = await request.json(loads=json.loads)
+        except ValueError:
+            raise KubeError(400, "BadRequest", "the request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise KubeError(400, "BadRequest", "the request body must be an object")
+        return body
+
+    # -- handlers ------------------------------------------------------------------
+    async def collection(self, request):
+        kind, ns = self._kind(request)
+        if request.method == "POST":
+            obj = await self._body(request)
+            return _json(await self.store.create(kind, ns, obj), 201)
+        if request.method != "GET":
+            raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported on a collection")
+        q = request.query
+        if q.get("watch") in ("true", "True", "1"):
+            return await self.watch(request, kind, ns or None)
+        items = self.store.list(kind, ns or None, q.get("labelSelector", ""), q.get("fieldSelector", ""))
+        return _json({"kind": kind.kind + "List", "apiVersion": kind.api_version,
+                                  "metadata": {"resourceVersion": str(self.store.rv)}, "items": items})
+
+    async def item(self, request):
+        kind, ns = self._kind(request)
+        name = request.match_info["name"]
+        if request.method == "GET":
+            return _json(self.store.get(kind, ns, name))
+        if request.method == "PUT":
+            return _json(await self.store.replace(kind, ns, name, await self._body(request)))
+        if request.method == "PATCH":
+            return _json(await self.store.patch(kind, ns, name, await self._patch_body(request)))
+        if request.method == "DELETE":
+            return _json(await self.store.delete(kind, ns, name))
+        raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported")
+
+    async def item_status(self, request):
+        kind, ns = self._kind(request)
+        name = request.match_info["name"]
+        if request.method == "GET":
+            return _json(self.store.get(kind, ns, name))
+        if request.method == "PUT":
+            body = await self._body(request)
+            return _json(await self.store.replace(kind, ns, name, body, status_only=True))
+        if request.method == "PATCH":
+            body = await self._patch_body(request)
+            return _json(await self.store.patch(kind, ns, name, body, status_only=True))
+        raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported on status")
+
+    async def _patch_body(self, request) -> dict:
+        ctype = request.content_type
+        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            raise KubeError(415, "UnsupportedMediaType",
+                            f"patch type {ctype} is not supported; use merge-patch or strategic-merge-patch")
+        return await self._body(request)
+
+    async def watch(self, request, kind, ns):
+        """Stream watch events as JSON lines, from `resourceVersion` (exclusive)."""
+        q = request.query
+        lsel = parse_label_selector(q.get("labelSelector", ""))
+        fsel = parse_field_selector(q.get("fieldSelector", ""))
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+
+        async def send(etype: str, obj: dict) -> None:
+            await resp.write((json.dumps({"type": etype, "object": obj}) + "\n").encode())
+
+        start = q.get("resourceVersion", "")
+        if start in ("", "0"):
+            for obj in self.store.list(kind, ns):
+                if lsel(obj) and fsel(obj):
+                    await send("ADDED", obj)
+            last = self.store.rv
+        else:
+            last = int(start)
+            if last < self.store.oldest_rv - 1:
+                await send("ERROR", KubeError(410, "Expired", f"too old resource version: {last} "
+                                                              f"({self.store.oldest_rv})").status())
+                return resp
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._closing.is_set():
+            for rv, etype, plural, ens, obj in list(self.store.events):
+                if rv <= last or plural != kind.plural or (ns is not None and ens != ns):
+                    continue
+                last = rv
+                if lsel(obj) and fsel(obj):
+                    await send(etype, obj)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            async with self.store.changed:
+                try:
+                    await asyncio.wait_for(self.store.changed.wait(), min(remaining, 1.0))
+                except asyncio.TimeoutError:
+                    pass
+        return resp
+
+    def close_watches(self) -> None:
+        self._closing.set()
+
+
+def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "mzsim",
+        "clusters": [{"name": "mzsim", "cluster": {"server": server}}],
+        "users": [{"name": "mzsim", "user": {"token": token}}],
+        "contexts": [{"name": "mzsim", "context": {"cluster": "mzsim", "user": "mzsim", "namespace": namespace}}],
+    }
+
+
+async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None = None,
+                token: str | None = None) -> None:
+    token = token or secrets.token_urlsafe(24)
+    api = KubeApi(token, data_file)
+    runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    fd = os.open(kubeconfig_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the token
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token), f)
+    print(f"mzsim kube-api ready: http://{host}:{port} (kubeconfig {kubeconfig_out})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    api.close_watches()
+    await runner.cleanup()
