@@ -86,7 +86,8 @@ class GlobalApi:
                 if violations:
                     raise ValidationError(list(violations))
             ctx = BackendContext(secret_lookup=lambda m, n: self.store.get("Secret", n, m),
-                                 environment="global", metrics=self.cp.metrics)
+                                 environment="global", metrics=self.cp.metrics,
+                                 kubeconfig=self.cp.config.kubeconfig or None)
             skip = frozenset(self.cp.config.mtls.skip_test_issue_types)
             try:
                 extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),

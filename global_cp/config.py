@@ -34,6 +34,7 @@ class GlobalConfig:
     api_port: int = 5681
     kds_port: int = 5685
     data_dir: str = "./mzsim-data/global"
+    kubeconfig: str = ""  # lets global test-issue from certmanager backends
     kds: KdsConfig = field(default_factory=KdsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)

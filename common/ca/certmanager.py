@@ -161,18 +161,18 @@ class CertManagerBackend(CABackend):
 
     async def _wait(self, name: str, created):
         """Watch the request until it is terminal; poll if the watch fails."""
-        state, message = outcome(created)
-        last = created
+        seen = [created]  # the latest state observed, also when the wait times out
         deadline = time.monotonic() + self.wait_seconds
         try:
-            last = await asyncio.wait_for(self._watch(name, created.metadata.resourceVersion),
-                                          max(0.1, deadline - time.monotonic()))
+            await asyncio.wait_for(self._watch(name, created.metadata.resourceVersion, seen),
+                                   max(0.1, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             pass
         except _WatchFailed as e:
             log.info("watch of CertificateRequest %s failed (%s); polling", name, e)
-            last = await self._poll(name, deadline)
-        state, message = outcome(last) if last is not None else ("pending", "no status yet")
+            await self._poll(name, deadline, seen)
+        last = seen[-1]
+        state, message = outcome(last)
         if state == "ready":
             return last
         if state == "failed":
@@ -181,10 +181,9 @@ class CertManagerBackend(CABackend):
         raise BackendError(f"CertificateRequest {self.namespace}/{name} was not issued within "
                            f"{self.wait_seconds:g}s: {message}", retryable=True)
 
-    async def _watch(self, name: str, resource_version: str):
+    async def _watch(self, name: str, resource_version: str, seen: list):
         from ..kubeclient import CertificateRequest
 
-        last = None
         try:
             async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
                                                        fields={"metadata.name": name},
@@ -192,28 +191,27 @@ class CertManagerBackend(CABackend):
                 if etype == "DELETED":
                     raise BackendError(f"CertificateRequest {self.namespace}/{name} was deleted before it was "
                                        "issued", retryable=True)
-                last = obj
+                seen.append(obj)
                 if outcome(obj)[0] != "pending":
-                    return obj
+                    return
         except BackendError:
             raise
         except Exception as e:  # noqa: BLE001 - any watch failure falls back to polling
             raise _WatchFailed(str(e)) from None
         raise _WatchFailed("watch ended")
 
-    async def _poll(self, name: str, deadline: float):
+    async def _poll(self, name: str, deadline: float, seen: list) -> None:
         from ..kubeclient import CertificateRequest
 
-        obj = None
         while time.monotonic() < deadline:
             try:
                 obj = await self._kube().get(CertificateRequest, name, namespace=self.namespace)
+                seen.append(obj)
                 if outcome(obj)[0] != "pending":
-                    return obj
+                    return
             except Exception as e:  # noqa: BLE001 - keep polling until the deadline
                 log.debug("polling %s: %s", name, e)
             await asyncio.sleep(0.5)
-        return obj
 
     async def root_certs(self) -> list[str]:
         if self._last_ca:

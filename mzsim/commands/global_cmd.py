@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--kds-port", type=int, help="KDS websocket port (default 5685)")
     p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 in containers)")
     p.add_argument("--data-dir", help="where the SQLite stores live (default ./mzsim-data/global)")
+    p.add_argument("--kubeconfig", help="kubeconfig, so global can test-issue from certmanager backends")
     p.add_argument("--config", help="YAML configuration file")
     p.set_defaults(func=main)
 
@@ -26,7 +27,8 @@ def main(args) -> int:
 
     try:
         config = cfgmod.load(GlobalConfig, args.config, overrides={
-            "api_port": args.api_port, "kds_port": args.kds_port, "host": args.host, "data_dir": args.data_dir})
+            "api_port": args.api_port, "kds_port": args.kds_port, "host": args.host, "data_dir": args.data_dir,
+            "kubeconfig": args.kubeconfig})
     except MzsimError as e:
         print(f"mzsim global: {e}", file=sys.stderr)
         return 2

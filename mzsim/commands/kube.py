@@ -16,6 +16,8 @@ def register(sub) -> None:
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig (mode 0600)")
     k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
+    k.add_argument("--history", type=int, default=10_000,
+                   help="watch events kept; resuming from an older resourceVersion gets 410 Gone (default 10000)")
     k.set_defaults(func=run_kube_api)
 
     c = sub.add_parser("certmanager-controller", help="run a cert-manager-compatible CA issuer controller",
@@ -42,7 +44,7 @@ def register(sub) -> None:
 def run_kube_api(args) -> int:
     from mzsim.services.kube_api import serve
 
-    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data))
+    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, history=args.history))
     return 0
 
 

@@ -17,7 +17,7 @@ import signal
 import yaml
 from aiohttp import web
 
-from .kube_store import KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector
+from .kube_store import HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector
 
 log = logging.getLogger("mzsim.kube-api")
 
@@ -33,9 +33,9 @@ def _status(err: KubeError) -> web.Response:
 
 
 class KubeApi:
-    def __init__(self, token: str, data_file: str | None = None):
+    def __init__(self, token: str, data_file: str | None = None, history: int = HISTORY):
         self.token = token
-        self.store = KubeStore(data_file)
+        self.store = KubeStore(data_file, history)
         self._closing = asyncio.Event()
 
     # -- routing -----------------------------------------------------------------
@@ -204,9 +204,9 @@ def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> 
 
 
 async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None = None,
-                token: str | None = None) -> None:
+                token: str | None = None, history: int = HISTORY) -> None:
     token = token or secrets.token_urlsafe(24)
-    api = KubeApi(token, data_file)
+    api = KubeApi(token, data_file, history)
     runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()

@@ -105,10 +105,10 @@ def _now() -> str:
 
 
 class KubeStore:
-    def __init__(self, data_file: str | None = None):
+    def __init__(self, data_file: str | None = None, history: int = HISTORY):
         self.objects: dict[tuple[str, str, str], dict] = {}  # (plural, namespace, name) -> object
         self.rv = 0
-        self.events: deque = deque(maxlen=HISTORY)  # (rv, type, plural, namespace, object)
+        self.events: deque = deque(maxlen=history)  # (rv, type, plural, namespace, object)
         self.changed = asyncio.Condition()
         self.data_file = data_file
         if data_file and os.path.exists(data_file):
