@@ -29,6 +29,7 @@ class Plan:
     env: dict[str, str] = field(default_factory=dict)  # for global and zones
     needs_kubernetes: bool = False
     kubeconfig: str = ""
+    global_args: list[str] = field(default_factory=list)
 
     def resources(self, lifetime: str) -> list[tuple[str, dict]]:
         """(path, body) to PUT on global, in order: the mesh first (secrets need it)."""
@@ -111,7 +112,28 @@ def _acmpca(demo) -> Plan:
                 mesh_doc=result.mesh_doc("acmpca-demo"), env=env)
 
 
-PREPARERS: dict[str, Callable] = {"builtin": _builtin, "vault": _vault, "acmpca": _acmpca}
+def _certmanager(demo) -> Plan:
+    import asyncio
+
+    from common.certmanagersetup import setup_certmanager
+
+    port = free_port()
+    kubeconfig = os.path.join(demo.dir, "kubeconfig.yaml")
+    _start(demo, "kube-api", ["kube-api", "--port", str(port), "--kubeconfig-out", kubeconfig], port)
+    controller = Proc(["certmanager-controller", "--kubeconfig", kubeconfig],
+                      os.path.join(demo.dir, "certmanager-controller.log"))
+    demo.started.append(_Owned(controller))
+    controller.start()
+    result = asyncio.run(setup_certmanager(kubeconfig))
+    return Plan("certmanager-demo", "certmanager",
+                f"local Kubernetes API at http://127.0.0.1:{port} + cert-manager CA issuer controller, "
+                f"{result.kind} {result.issuer} in {result.namespace}",
+                mesh_doc=result.mesh_doc("certmanager-demo"), needs_kubernetes=True, kubeconfig=kubeconfig,
+                global_args=["--kubeconfig", kubeconfig])
+
+
+PREPARERS: dict[str, Callable] = {"builtin": _builtin, "vault": _vault, "acmpca": _acmpca,
+                                  "certmanager": _certmanager}
 
 
 def prepare(backend_type: str, demo) -> Plan:

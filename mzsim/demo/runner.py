@@ -54,7 +54,7 @@ class Demo:
             self.say(f"  {plan.describe}")
         env = self.backend_env(plans)
         self.say("starting global control plane ...")
-        g = Global(self.dir, env=env)
+        g = Global(self.dir, env=env, extra_args=[a for p in plans for a in p.global_args])
         self.started.append(g)
         g.start()
         self.say(f"global is up: API {g.api}  dashboard {g.api}/dashboard")
@@ -63,6 +63,8 @@ class Demo:
                 status, resp = g.put(path, body)
                 if status not in (200, 201):
                     raise demo_backends.DemoError(f"global rejected {path}: {json.dumps(resp)}")
+                for w in (resp.get("warnings") if isinstance(resp, dict) else None) or []:
+                    self.say(f"  global warns: {w}")
             self.say(f"applied mesh {plan.mesh} ({plan.backend_type} backend, certificates live "
                      f"{a.cert_lifetime}); global test-issued a certificate from it")
 
