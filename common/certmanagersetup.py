@@ -56,7 +56,8 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
                 raise
             cert, key = make_ca(f"mzsim cert-manager CA ({issuer})", key_type=key_type)
             root_pem = cert_to_pem(cert)
-            await client.create(Secret(metadata=ObjectMeta(name=secret_name, namespace=namespace), type="kubernetes.io/tls",
+            await client.create(Secret(metadata=ObjectMeta(name=secret_name, namespace=namespace),
+                                       type="kubernetes.io/tls",
                                        data={"tls.crt": base64.b64encode(root_pem.encode()).decode(),
                                              "tls.key": base64.b64encode(key_to_pem(key).encode()).decode()}))
             say(f"created CA secret {namespace}/{secret_name}")

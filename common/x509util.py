@@ -108,9 +108,11 @@ class IssuedCert:
         return self.leaf.not_valid_after_utc
 
 
-def build_csr(identity: Identity, key, common_name: str = "") -> x509.CertificateSigningRequest:
+def build_csr(identity: Identity, key, common_name: str = "",
+              dns_names: list[str] | tuple[str, ...] = ()) -> x509.CertificateSigningRequest:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
     sans = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
+    sans += [x509.DNSName(d) for d in dns_names]
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=not common_name)

@@ -20,12 +20,21 @@ log = logging.getLogger("mzsim.ca.certmanager")
 
 DEFAULT_WAIT = 30.0
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+_NAME_PART = re.compile(r"[^a-z0-9-]+")
 
 
 def label_value(text: str) -> str:
     """A valid label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends."""
     v = _LABEL_VALUE.sub("-", text)[:63].strip("-._")
     return v or "x"
+
+
+def name_prefix(mesh: str, dataplane: str) -> str:
+    """generateName `{mesh}-{dataplane}-`, made a valid object name prefix
+    (lowercase RFC 1123: [a-z0-9-], alphanumeric first); the API server adds
+    5 characters and keeps at most 58 of the prefix."""
+    parts = [_NAME_PART.sub("-", p.lower()).strip("-") or "x" for p in (mesh, dataplane)]
+    return ("-".join(parts)[:57].rstrip("-") or "x") + "-"
 
 
 def conditions(obj) -> dict[str, dict]:
@@ -58,8 +67,7 @@ class CertManagerBackend(CABackend):
 
     def __init__(self, mesh, spec, ctx):
         super().__init__(mesh, spec, ctx)
-        settings = ctx.settings.get("certmanager", {}) if ctx.settings else {}
-        self.wait_seconds = float(settings.get("wait_seconds", DEFAULT_WAIT))
+        self.wait_seconds = float(self._setting("wait_seconds", DEFAULT_WAIT))
         self.namespace = ctx.system_namespace
         ref = self.conf.get("issuerRef") or {}
         self.issuer_ref = {"name": ref.get("name", ""), "kind": ref.get("kind") or "Issuer",
@@ -83,15 +91,22 @@ class CertManagerBackend(CABackend):
         v.extend(validate_backend_conf("certmanager", conf, path))
         return v
 
+    def _setting(self, key: str, default=None):
+        """ctx.settings["certmanager"][key], else ctx.settings[key]."""
+        s = self.ctx.settings or {}
+        return (s.get("certmanager") or {}).get(key, s.get(key, default))
+
     def _kube(self):
         if self._client is None:
             from ..kubeclient import KubeConfigError, make_client
 
-            s = self.ctx.settings or {}
             try:
-                self._client = make_client(self.ctx.kubeconfig, s.get("kube_url"), s.get("kube_token"))
+                self._client = make_client(self.ctx.kubeconfig, self._setting("kube_url"), self._setting("kube_token"))
             except KubeConfigError as e:
                 raise BackendError(str(e), retryable=False) from None
+            except Exception as e:  # noqa: BLE001 - a malformed kubeconfig: say which and why
+                raise BackendError(f"cannot load the Kubernetes configuration "
+                                   f"({self.ctx.kubeconfig or 'in-cluster/URL'}): {e}", retryable=False) from None
         return self._client
 
     def _set_pending(self, delta: int) -> None:
@@ -110,6 +125,12 @@ class CertManagerBackend(CABackend):
             cert = await self._issue(identity, lifetime_seconds)
             result = "ok"
             return cert
+        except RequestFailed:
+            result = "failed"
+            raise
+        except RequestTimeout:
+            result = "timeout"
+            raise
         finally:
             if self._latency is not None:
                 self._latency.observe(time.monotonic() - started, backend_type="certmanager", mesh=self.mesh,
@@ -121,9 +142,9 @@ class CertManagerBackend(CABackend):
         from ..kubeclient import CertificateRequest
 
         key = await asyncio.to_thread(generate_key, self.ctx.dp_key_type)
-        csr = csr_to_pem(build_csr(identity, key, self.common_name(identity)))
+        csr = csr_to_pem(build_csr(identity, key, self.common_name(identity), self.conf.get("dnsNames") or ()))
         request = CertificateRequest(
-            metadata={"generateName": f"{label_value(identity.mesh)}-{label_value(identity.dataplane)}-"[:50],
+            metadata={"generateName": name_prefix(identity.mesh, identity.dataplane),
                       "namespace": self.namespace,
                       "labels": {"kuma.io/mesh": label_value(identity.mesh), "mzsim.io/backend": label_value(self.name),
                                  "mzsim.io/dataplane": label_value(identity.dataplane)}},
@@ -176,10 +197,10 @@ class CertManagerBackend(CABackend):
         if state == "ready":
             return last
         if state == "failed":
-            raise BackendError(f"CertificateRequest {self.namespace}/{name} for issuer "
-                               f"{self.issuer_ref['kind']} {self.issuer_ref['name']!r}: {message}", retryable=False)
-        raise BackendError(f"CertificateRequest {self.namespace}/{name} was not issued within "
-                           f"{self.wait_seconds:g}s: {message}", retryable=True)
+            raise RequestFailed(f"CertificateRequest {self.namespace}/{name} for issuer "
+                                f"{self.issuer_ref['kind']} {self.issuer_ref['name']!r}: {message}", retryable=False)
+        raise RequestTimeout(f"CertificateRequest {self.namespace}/{name} was not issued within "
+                             f"{self.wait_seconds:g}s: {message}", retryable=True)
 
     async def _watch(self, name: str, resource_version: str, seen: list):
         from ..kubeclient import CertificateRequest
@@ -188,6 +209,8 @@ class CertManagerBackend(CABackend):
             async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
                                                        fields={"metadata.name": name},
                                                        resource_version=resource_version):
+                if etype == "BOOKMARK":
+                    continue
                 if etype == "DELETED":
                     raise BackendError(f"CertificateRequest {self.namespace}/{name} was deleted before it was "
                                        "issued", retryable=True)
@@ -231,6 +254,14 @@ class CertManagerBackend(CABackend):
 
 class _WatchFailed(Exception):
     pass
+
+
+class RequestFailed(BackendError):
+    """cert-manager gave a terminal answer: Denied, InvalidRequest, or Failed."""
+
+
+class RequestTimeout(BackendError):
+    """The request was still pending at the deadline."""
 
 
 Backend = CertManagerBackend

@@ -18,15 +18,21 @@ def register(sub) -> None:
     k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
     k.add_argument("--history", type=int, default=10_000,
                    help="watch events kept; resuming from an older resourceVersion gets 410 Gone (default 10000)")
+    k.add_argument("--bookmark-seconds", type=float, default=60.0,
+                   help="idle seconds between BOOKMARK events on watches that allow them (default 60)")
     k.set_defaults(func=run_kube_api)
 
     c = sub.add_parser("certmanager-controller", help="run a cert-manager-compatible CA issuer controller",
                        description="Approve and sign cert-manager CertificateRequests for CA Issuers.")
     c.add_argument("--kubeconfig", required=True)
-    c.add_argument("--namespace", default="kong-mesh-system", help="namespace to watch (default %(default)s)")
+    c.add_argument("--namespace", default="kong-mesh-system",
+                   help="namespace to watch (default %(default)s; '' for all namespaces)")
     c.add_argument("--no-approve", action="store_true", help="do not approve requests (a missing approver)")
-    c.add_argument("--cluster-resource-namespace", default="",
-                   help="where ClusterIssuers' CA secrets live (default: the watched namespace)")
+    c.add_argument("--cluster-resource-namespace", default="kong-mesh-system",
+                   help="where ClusterIssuers' CA secrets live (default %(default)s; real cert-manager's "
+                   "default is cert-manager)")
+    c.add_argument("--resync-seconds", type=float, default=10.0,
+                   help="how often pending requests are looked at again without an event (default 10)")
     c.set_defaults(func=run_controller)
 
     cm = sub.add_parser("certmanager", help="cert-manager helpers")
@@ -44,14 +50,16 @@ def register(sub) -> None:
 def run_kube_api(args) -> int:
     from mzsim.services.kube_api import serve
 
-    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, history=args.history))
+    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, history=args.history,
+                      bookmark_seconds=args.bookmark_seconds))
     return 0
 
 
 def run_controller(args) -> int:
     from mzsim.services.certmanager_controller import run
 
-    asyncio.run(run(args.kubeconfig, args.namespace, not args.no_approve, args.cluster_resource_namespace))
+    asyncio.run(run(args.kubeconfig, args.namespace, not args.no_approve, args.cluster_resource_namespace,
+                    args.resync_seconds))
     return 0
 
 

@@ -7,8 +7,14 @@ Kubernetes API (mzsim's own or a real one without cert-manager).
   its issuer.
 - Signs for Issuers/ClusterIssuers with `spec.ca.secretName` (tls.crt, tls.key),
   honouring spec.duration and spec.usages, and sets status.certificate,
-  status.ca and Ready=True/Issued.
-- Leaves requests for unknown issuers pending with a message, as cert-manager.
+  status.ca and Ready=True/Issued; marks the issuers themselves Ready
+  (KeyPairVerified) or not, as cert-manager's issuer controller does.
+- Leaves requests for unknown or unready issuers pending with cert-manager's
+  messages, and picks them up again when the issuer appears or changes.
+
+Every status write carries the resourceVersion it was computed from, so a
+stale event can never overwrite a newer state (409 Conflict: a newer event
+follows).
 """
 from __future__ import annotations
 
@@ -20,11 +26,13 @@ import random
 import re
 import signal
 
-from common.x509util import cert_to_pem, load_certs, load_key, sign_csr
+from common.x509util import cert_to_pem, load_certs, load_key, sign_csr, utcnow
 
 log = logging.getLogger("mzsim.certmanager-controller")
 
+GROUP = "cert-manager.io"
 DENY_ANNOTATION = "mzsim.io/deny"
+RESYNC_SECONDS = 10.0  # relist pending requests, e.g. for a CA secret created after its issuer
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 
 
@@ -49,98 +57,179 @@ def condition(ctype: str, status: str, reason: str, message: str) -> dict:
     return {"type": ctype, "status": status, "reason": reason, "message": message, "lastTransitionTime": _now()}
 
 
+def conditions_of(obj) -> dict[str, dict]:
+    return {c.get("type"): c for c in (obj.status or {}).get("conditions") or []}
+
+
+def is_terminal(obj) -> bool:
+    conds = conditions_of(obj)
+    return ("Denied" in conds or "InvalidRequest" in conds or
+            conds.get("Ready", {}).get("status") == "True" or conds.get("Ready", {}).get("reason") == "Failed")
+
+
+def _same(a: dict | None, b: dict) -> bool:
+    return bool(a) and all(a.get(k) == b[k] for k in ("status", "reason", "message"))
+
+
+class IssuerNotReady(Exception):
+    """The issuer is missing, not a CA issuer, or its CA cannot be loaded."""
+
+
 class Controller:
-    def __init__(self, client, namespace: str, *, approve: bool = True, cluster_resource_namespace: str = ""):
+    def __init__(self, client, namespace: str, *, approve: bool = True,
+                 cluster_resource_namespace: str = "kong-mesh-system", resync_seconds: float = RESYNC_SECONDS):
+        from lightkube.core.generic_client import ALL_NS
+
         self.client = client
-        self.namespace = namespace
+        self.namespace = namespace or ALL_NS
         self.approve = approve
-        self.cluster_ns = cluster_resource_namespace or namespace
+        self.cluster_ns = cluster_resource_namespace
+        self.resync_seconds = resync_seconds
+        self._lock = asyncio.Lock()  # one reconcile at a time: events, requeues and resyncs interleave
+        # The newest resourceVersion known per request, ours included: events
+        # older than that are skipped instead of being worked on for nothing
+        # (their writes would fail their precondition anyway).
+        self._newest: dict[tuple[str, str], int] = {}
 
+    # -- informers ---------------------------------------------------------------
     async def run(self) -> None:
-        from common.kubeclient import CertificateRequest
+        from common.kubeclient import CertificateRequest, ClusterIssuer, Issuer
 
-        attempt = 0
-        rv = None
+        await asyncio.gather(
+            self._informer(CertificateRequest, self.namespace, self._on_request, self._forget),
+            self._informer(Issuer, self.namespace, self._on_issuer),
+            self._informer(ClusterIssuer, None, self._on_issuer),
+            self._resync_loop())
+
+    async def _informer(self, res, namespace, handler, on_delete=None) -> None:
+        """List, then watch from the list's resourceVersion; on errors reconnect
+        with jittered capped backoff, relisting after 410 Gone."""
+        from lightkube import ApiError
+
+        rv, attempt = None, 0
         while True:
             try:
                 if rv is None:
-                    rv = await self._resync()
-                async for etype, obj in self.client.watch(CertificateRequest, namespace=self.namespace,
-                                                          resource_version=rv):
-                    rv = obj.metadata.resourceVersion
-                    attempt = 0
+                    listing = self.client.list(res, namespace=namespace)
+                    items = [o async for o in listing]
+                    rv = listing.resourceVersion  # the list's own: resume right after it
+                    for obj in items:
+                        await handler(obj)
+                async for etype, obj in self.client.watch(res, namespace=namespace, resource_version=rv):
+                    rv, attempt = obj.metadata.resourceVersion, 0
                     if etype in ("ADDED", "MODIFIED"):
-                        await self._reconcile_safely(obj)
+                        await handler(obj)
+                    elif etype == "DELETED" and on_delete is not None:
+                        on_delete(obj)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - reconnect with backoff, relist if needed
-                if "410" in str(e) or "too old" in str(e):
+            except ApiError as e:
+                if e.status.code == 410:
                     rv = None
-                log.warning("watch failed: %s; retrying", e)
+                log.warning("watch of %s failed: %s %s; retrying", res.__name__, e.status.code, e.status.message)
+            except Exception as e:  # noqa: BLE001 - connection errors: reconnect
+                log.warning("watch of %s failed: %s; retrying", res.__name__, e)
             attempt += 1
             await asyncio.sleep(min(10.0, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
-    async def _resync(self) -> str:
-        """List everything (handling what was missed), return the list's resourceVersion."""
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_seconds * random.uniform(0.8, 1.0))
+            try:
+                await self._requeue(lambda _ref: True)
+            except Exception as e:  # noqa: BLE001 - the next resync tries again
+                log.warning("resync failed: %s", e)
+
+    async def _requeue(self, matches) -> None:
         from common.kubeclient import CertificateRequest
 
-        items = []
         async for obj in self.client.list(CertificateRequest, namespace=self.namespace):
-            items.append(obj)
-        for obj in items:
-            await self._reconcile_safely(obj)
-        # lightkube's list does not expose the list's resourceVersion: the newest item's is enough to resume.
-        return str(max((int(o.metadata.resourceVersion) for o in items), default=0))
+            if not is_terminal(obj) and matches((obj.spec or {}).get("issuerRef") or {}):
+                await self._on_request(obj)
 
-    async def _reconcile_safely(self, obj) -> None:
+    # -- handlers ------------------------------------------------------------------
+    def _note(self, obj) -> bool:
+        """Record obj's resourceVersion; False if a newer one is already known."""
+        key, rv = (obj.metadata.namespace, obj.metadata.name), int(obj.metadata.resourceVersion)
+        if rv < self._newest.get(key, 0):
+            return False
+        if len(self._newest) > 10_000:  # missed deletes: start over (preconditions keep it correct)
+            self._newest.clear()
+        self._newest[key] = rv
+        return True
+
+    def _forget(self, obj) -> None:
+        self._newest.pop((obj.metadata.namespace, obj.metadata.name), None)
+
+    async def _on_request(self, obj) -> None:
+        from lightkube import ApiError
+
+        async with self._lock:
+            if not self._note(obj):
+                return
+            try:
+                await self.reconcile(obj)
+            except ApiError as e:
+                if e.status.code in (404, 409):  # deleted, or acted on a stale copy: newer news is on its way
+                    log.debug("%s changed meanwhile: %s", obj.metadata.name, e.status.message)
+                else:
+                    log.warning("reconciling %s: %s", obj.metadata.name, e.status.message)
+            except Exception:  # noqa: BLE001 - one bad request must not stop the controller
+                log.exception("reconciling %s", obj.metadata.name)
+
+    async def _on_issuer(self, issuer) -> None:
+        """Keep the issuer's Ready condition true to its CA, then retry the
+        requests waiting for it."""
+        if not ((issuer.spec or {}).get("ca") or {}).get("secretName"):
+            return  # not a CA issuer: someone else's
+        kind = "ClusterIssuer" if issuer.metadata.namespace is None else "Issuer"
         try:
-            await self.reconcile(obj)
-        except Exception:  # noqa: BLE001 - one bad request must not stop the controller
-            log.exception("reconciling %s", obj.metadata.name)
+            async with self._lock:
+                await self._load_ca(kind, issuer)
+        except IssuerNotReady:
+            pass
+        except Exception as e:  # noqa: BLE001 - reported on the issuer where possible
+            log.warning("checking %s %s: %s", kind, issuer.metadata.name, e)
+        name, ns = issuer.metadata.name, issuer.metadata.namespace
+        await self._requeue(lambda ref: (ref.get("group") or GROUP) == GROUP and ref.get("name") == name
+                            and (ref.get("kind") or "Issuer") == kind)
+        log.debug("requeued requests for %s %s/%s", kind, ns, name)
 
-    async def _patch_status(self, obj, status: dict) -> None:
-        from lightkube.types import PatchType
-
-        from common.kubeclient import CertificateRequest
-
-        await self.client.patch(CertificateRequest.Status, obj.metadata.name, {"status": status},
-                                namespace=obj.metadata.namespace, patch_type=PatchType.MERGE)
-
+    # -- reconciling a request -----------------------------------------------------
     async def reconcile(self, obj) -> None:
-        spec = obj.spec or {}
-        ref = spec.get("issuerRef") or {}
-        if (ref.get("group") or "cert-manager.io") != "cert-manager.io":
-            return  # another issuer's request
-        status = dict(obj.status or {})
-        conds = {c["type"]: c for c in status.get("conditions") or []}
-        if "Denied" in conds or conds.get("Ready", {}).get("status") == "True" or "InvalidRequest" in conds:
-            return
+        ref = (obj.spec or {}).get("issuerRef") or {}
+        if (ref.get("group") or GROUP) != GROUP or is_terminal(obj):
+            return  # another issuer's request, or done
         kind = ref.get("kind") or "Issuer"
+        conds = conditions_of(obj)
         issuer = await self._issuer(kind, ref.get("name", ""), obj.metadata.namespace)
-        deny = ((obj.metadata.annotations or {}).get(DENY_ANNOTATION) or
-                ((issuer.metadata.annotations or {}).get(DENY_ANNOTATION) if issuer is not None else None))
         if "Approved" not in conds:
+            deny = ((obj.metadata.annotations or {}).get(DENY_ANNOTATION) or
+                    ((issuer.metadata.annotations or {}).get(DENY_ANNOTATION) if issuer is not None else None))
             if deny:
                 conds["Denied"] = condition("Denied", "True", "mzsim.io", deny)
-                conds["Ready"] = condition("Ready", "False", "Denied", f"The CertificateRequest was denied: {deny}")
-                await self._patch_status(obj, {**status, "conditions": list(conds.values()),
-                                               "failureTime": _now()})
+                conds["Ready"] = condition("Ready", "False", "Denied",
+                                           "The CertificateRequest was denied by an approval controller")
+                await self._patch_status(obj, conds, failureTime=_now())
                 log.info("denied %s: %s", obj.metadata.name, deny)
                 return
             if not self.approve:
                 return  # no approver: the request waits, as with cert-manager without approval
-            conds["Approved"] = condition("Approved", "True", "cert-manager.io",
+            conds["Approved"] = condition("Approved", "True", GROUP,
                                           "Certificate request has been approved by cert-manager.io")
-            await self._patch_status(obj, {**status, "conditions": list(conds.values())})
-            return  # the MODIFIED event brings it back for signing
-        if issuer is None or not ((issuer.spec or {}).get("ca") or {}).get("secretName"):
-            what = "not found" if issuer is None else "has no spec.ca.secretName (only CA issuers are simulated)"
-            message = f'Referenced "{kind}" {what}: {ref.get("name")!r}'
-            if conds.get("Ready", {}).get("message") != message:
-                conds["Ready"] = condition("Ready", "False", "Pending", message)
-                await self._patch_status(obj, {**status, "conditions": list(conds.values())})
+            obj = await self._patch_status(obj, conds)
+        try:
+            if issuer is None:
+                raise IssuerNotReady(f'Referenced "{kind}" not found: {kind.lower()}.{GROUP} '
+                                     f'"{ref.get("name")}" not found')
+            ca_pem, ca_cert, ca_key = await self._load_ca(kind, issuer)
+        except IssuerNotReady as e:
+            pending = condition("Ready", "False", "Pending", str(e))
+            if not _same(conds.get("Ready"), pending):
+                conds["Ready"] = pending
+                await self._patch_status(obj, conds)
             return
-        await self._sign(obj, issuer, kind, status, conds)
+        await self._sign(obj, conds, ca_pem, ca_cert, ca_key)
 
     async def _issuer(self, kind: str, name: str, namespace: str):
         from lightkube import ApiError
@@ -156,51 +245,95 @@ class Controller:
                 return None
             raise
 
-    async def _sign(self, obj, issuer, kind: str, status: dict, conds: dict) -> None:
-        from cryptography import x509
+    async def _load_ca(self, kind: str, issuer):
+        """The issuer's CA, recording the outcome in the issuer's Ready condition."""
         from lightkube import ApiError
         from lightkube.resources.core_v1 import Secret
 
-        secret_ns = self.cluster_ns if kind == "ClusterIssuer" else obj.metadata.namespace
-        secret_name = issuer.spec["ca"]["secretName"]
+        secret_name = ((issuer.spec or {}).get("ca") or {}).get("secretName")
+        if not secret_name:
+            raise IssuerNotReady(f"Referenced {kind} {issuer.metadata.name!r} is not a CA issuer (no spec.ca."
+                                 "secretName); mzsim's controller simulates only CA issuers")
+        secret_ns = self.cluster_ns if kind == "ClusterIssuer" else issuer.metadata.namespace
         try:
             secret = await self.client.get(Secret, secret_name, namespace=secret_ns)
-            ca_pem = base64.b64decode(secret.data["tls.crt"])
-            ca_cert, ca_key = load_certs(ca_pem)[0], load_key(base64.b64decode(secret.data["tls.key"]))
-        except (ApiError, KeyError, ValueError) as e:
-            message = f"cannot load CA from secret {secret_ns}/{secret_name}: {e}"
-            conds["Ready"] = condition("Ready", "False", "Pending", message)
-            await self._patch_status(obj, {**status, "conditions": list(conds.values())})
+            data = secret.data or {}
+            ca_pem = base64.b64decode(data["tls.crt"])
+            loaded = ca_pem, load_certs(ca_pem)[0], load_key(base64.b64decode(data["tls.key"]))
+            ready = condition("Ready", "True", "KeyPairVerified", "Signing CA verified")
+        except (ApiError, KeyError, IndexError, ValueError, TypeError) as e:
+            why = e.status.message if isinstance(e, ApiError) else f"secret {secret_ns}/{secret_name}: {e!r}"
+            loaded = None
+            ready = condition("Ready", "False", "ErrGetKeyPair", f"Error getting keypair for CA issuer: {why}")
+        await self._set_issuer_ready(kind, issuer, ready)
+        if loaded is None:
+            raise IssuerNotReady(f"Referenced issuer does not have a Ready status condition ({ready['message']})")
+        return loaded
+
+    async def _set_issuer_ready(self, kind: str, issuer, ready: dict) -> None:
+        from lightkube.types import PatchType
+
+        from common.kubeclient import ClusterIssuer, Issuer
+
+        conds = conditions_of(issuer)
+        if _same(conds.get("Ready"), ready):
             return
+        conds["Ready"] = ready
+        res = ClusterIssuer if kind == "ClusterIssuer" else Issuer
+        await self.client.patch(res.Status, issuer.metadata.name,
+                                {"metadata": {"resourceVersion": issuer.metadata.resourceVersion},
+                                 "status": {"conditions": list(conds.values())}},
+                                namespace=issuer.metadata.namespace, patch_type=PatchType.MERGE)
+
+    async def _sign(self, obj, conds: dict, ca_pem: bytes, ca_cert, ca_key) -> None:
+        from cryptography import x509
+
         spec = obj.spec or {}
         try:
             csr = x509.load_pem_x509_csr(base64.b64decode(spec.get("request", "")))
-            lifetime = go_duration(spec.get("duration") or "2160h")
+            lifetime = go_duration(spec.get("duration") or "2160h")  # cert-manager's default: 90 days
+            # As cert-manager's CA issuer: never past the CA's own expiry.
+            lifetime = min(lifetime, (ca_cert.not_valid_after_utc - utcnow()).total_seconds())
             usages = tuple(spec.get("usages") or ("digital signature", "key encipherment"))
-            cert = sign_csr(csr, ca_cert, ca_key, lifetime, usages=usages)
+            cert = await asyncio.to_thread(sign_csr, csr, ca_cert, ca_key, lifetime, usages=usages)
         except ValueError as e:
             conds["InvalidRequest"] = condition("InvalidRequest", "True", "RequestParsingError", str(e))
-            conds["Ready"] = condition("Ready", "False", "Failed", f"Failed to sign: {e}")
-            await self._patch_status(obj, {**status, "conditions": list(conds.values()), "failureTime": _now()})
+            conds["Ready"] = condition("Ready", "False", "Failed", f"Failed to sign certificate: {e}")
+            await self._patch_status(obj, conds, failureTime=_now())
+            log.info("invalid request %s: %s", obj.metadata.name, e)
             return
         conds["Ready"] = condition("Ready", "True", "Issued", "Certificate fetched from issuer successfully")
-        await self._patch_status(obj, {**status, "conditions": list(conds.values()),
-                                       "certificate": base64.b64encode(cert_to_pem(cert).encode()).decode(),
-                                       "ca": base64.b64encode(ca_pem).decode()})
+        await self._patch_status(obj, conds, certificate=base64.b64encode(cert_to_pem(cert).encode()).decode(),
+                                 ca=base64.b64encode(ca_pem).decode())
         log.info("issued %s (%gs)", obj.metadata.name, lifetime)
 
+    async def _patch_status(self, obj, conds: dict, **fields):
+        from lightkube.types import PatchType
 
-async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_namespace: str) -> None:
+        from common.kubeclient import CertificateRequest
+
+        status = {**(obj.status or {}), **fields, "conditions": list(conds.values())}
+        new = await self.client.patch(CertificateRequest.Status, obj.metadata.name,
+                                      {"metadata": {"resourceVersion": obj.metadata.resourceVersion},
+                                       "status": status},
+                                      namespace=obj.metadata.namespace, patch_type=PatchType.MERGE)
+        self._note(new)
+        return new
+
+
+async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_namespace: str,
+              resync_seconds: float = RESYNC_SECONDS) -> None:
     from common.kubeclient import make_client
 
     client = make_client(kubeconfig)
-    controller = Controller(client, namespace, approve=approve, cluster_resource_namespace=cluster_resource_namespace)
+    controller = Controller(client, namespace, approve=approve, cluster_resource_namespace=cluster_resource_namespace,
+                            resync_seconds=resync_seconds)
     task = asyncio.create_task(controller.run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"mzsim certmanager-controller ready: namespace {namespace}, approve={approve}", flush=True)
+    print(f"mzsim certmanager-controller ready: namespace {namespace or 'all'}, approve={approve}", flush=True)
     await stop.wait()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

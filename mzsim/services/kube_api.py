@@ -21,6 +21,10 @@ from .kube_store import HISTORY, KINDS, KubeError, KubeStore, parse_field_select
 
 log = logging.getLogger("mzsim.kube-api")
 
+BOOKMARK_SECONDS = 60.0  # idle interval between BOOKMARK events (kube-apiserver: about a minute)
+PATCH_TYPES = {"application/merge-patch+json": False, "application/strategic-merge-patch+json": False,
+               "application/json-patch+json": True}  # content type -> is a JSON patch (list of operations)
+
 
 def _json(obj, status: int = 200) -> web.Response:
     # Exactly "application/json", no charset, as kube-apiserver: clients such
@@ -33,10 +37,12 @@ def _status(err: KubeError) -> web.Response:
 
 
 class KubeApi:
-    def __init__(self, token: str, data_file: str | None = None, history: int = HISTORY):
+    def __init__(self, token: str, data_file: str | None = None, history: int = HISTORY,
+                 bookmark_seconds: float = BOOKMARK_SECONDS):
         self.token = token
         self.store = KubeStore(data_file, history)
-        self._closing = asyncio.Event()
+        self.bookmark_seconds = bookmark_seconds
+        self._closing = False
 
     # -- routing -----------------------------------------------------------------
     def app(self) -> web.Application:
@@ -91,13 +97,14 @@ class KubeApi:
             raise KubeError(404, "NotFound", f"{kind.plural} are cluster-scoped")
         return kind, ns
 
-    async def _body(self, request) -> dict:
+    async def _body(self, request, want=dict):
         try:
             body = await request.json(loads=json.loads)
         except ValueError:
             raise KubeError(400, "BadRequest", "the request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise KubeError(400, "BadRequest", "the request body must be an object")
+        if not isinstance(body, want):
+            what = "object" if want is dict else "array"
+            raise KubeError(400, "BadRequest", f"the request body must be a JSON {what}")
         return body
 
     # -- handlers ------------------------------------------------------------------
@@ -123,7 +130,7 @@ class KubeApi:
         if request.method == "PUT":
             return _json(await self.store.replace(kind, ns, name, await self._body(request)))
         if request.method == "PATCH":
-            return _json(await self.store.patch(kind, ns, name, await self._patch_body(request)))
+            return await self._patch(request, kind, ns, name, status_only=False)
         if request.method == "DELETE":
             return _json(await self.store.delete(kind, ns, name))
         raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported")
@@ -137,28 +144,40 @@ class KubeApi:
             body = await self._body(request)
             return _json(await self.store.replace(kind, ns, name, body, status_only=True))
         if request.method == "PATCH":
-            body = await self._patch_body(request)
-            return _json(await self.store.patch(kind, ns, name, body, status_only=True))
+            return await self._patch(request, kind, ns, name, status_only=True)
         raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported on status")
 
-    async def _patch_body(self, request) -> dict:
-        ctype = request.content_type
-        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            raise KubeError(415, "UnsupportedMediaType",
-                            f"patch type {ctype} is not supported; use merge-patch or strategic-merge-patch")
-        return await self._body(request)
+    async def _patch(self, request, kind, ns: str, name: str, *, status_only: bool):
+        json_ops = PATCH_TYPES.get(request.content_type)
+        if json_ops is None:  # e.g. server-side apply
+            raise KubeError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                            f"accepted media types include: {', '.join(PATCH_TYPES)}")
+        body = await self._body(request, list if json_ops else dict)
+        return _json(await self.store.patch(kind, ns, name, body, status_only=status_only, json_ops=json_ops))
 
     async def watch(self, request, kind, ns):
-        """Stream watch events as JSON lines, from `resourceVersion` (exclusive)."""
+        try:
+            return await self._watch(request, kind, ns)
+        except ConnectionError:  # the client went away: that ends its watch
+            return web.Response(status=499)
+
+    async def _watch(self, request, kind, ns):
+        """Stream watch events as JSON lines, from `resourceVersion` (exclusive);
+        BOOKMARKs when asked for (allowWatchBookmarks), on idle and at the end."""
         q = request.query
         lsel = parse_label_selector(q.get("labelSelector", ""))
         fsel = parse_field_selector(q.get("fieldSelector", ""))
         timeout = float(q.get("timeoutSeconds") or 1800)
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "True", "1")
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await resp.prepare(request)
 
         async def send(etype: str, obj: dict) -> None:
             await resp.write((json.dumps({"type": etype, "object": obj}) + "\n").encode())
+
+        async def bookmark() -> None:
+            await send("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
+                                    "metadata": {"resourceVersion": str(last)}})
 
         start = q.get("resourceVersion", "")
         if start in ("", "0"):
@@ -167,31 +186,48 @@ class KubeApi:
                     await send("ADDED", obj)
             last = self.store.rv
         else:
-            last = int(start)
-            if last < self.store.oldest_rv - 1:
+            try:
+                last = int(start)
+            except ValueError:
+                raise KubeError(400, "BadRequest", f"resourceVersion {start!r} is not a number") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_bookmark = loop.time() + self.bookmark_seconds
+        while not self._closing:
+            if last < self.store.oldest_rv - 1:  # asked for, or fell behind, what history no longer has
                 await send("ERROR", KubeError(410, "Expired", f"too old resource version: {last} "
                                                               f"({self.store.oldest_rv})").status())
                 return resp
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self._closing.is_set():
-            for rv, etype, plural, ens, obj in list(self.store.events):
-                if rv <= last or plural != kind.plural or (ns is not None and ens != ns):
+            for rv, etype, plural, ens, obj in self.store.since(last):
+                last = rv  # also past other kinds' events, so they are not looked at again
+                if plural != kind.plural or (ns is not None and ens != ns):
                     continue
-                last = rv
                 if lsel(obj) and fsel(obj):
                     await send(etype, obj)
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+                    next_bookmark = loop.time() + self.bookmark_seconds
+            now = loop.time()
+            if now >= deadline:
                 break
+            if bookmarks and now >= next_bookmark:
+                await bookmark()
+                next_bookmark = now + self.bookmark_seconds
+            wake = min(deadline, next_bookmark if bookmarks else deadline) - now
             async with self.store.changed:
+                if self.store.rv > last or self._closing:
+                    continue  # changed while we were sending: no wake-up to wait for
                 try:
-                    await asyncio.wait_for(self.store.changed.wait(), min(remaining, 1.0))
+                    await asyncio.wait_for(self.store.changed.wait(), max(0.0, wake))
                 except asyncio.TimeoutError:
                     pass
+        if bookmarks:
+            await bookmark()
         return resp
 
-    def close_watches(self) -> None:
-        self._closing.set()
+    async def close_watches(self) -> None:
+        """End every open watch now, so shutdown does not wait for them."""
+        self._closing = True
+        async with self.store.changed:
+            self.store.changed.notify_all()
 
 
 def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> dict:
@@ -204,9 +240,9 @@ def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> 
 
 
 async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None = None,
-                token: str | None = None, history: int = HISTORY) -> None:
+                token: str | None = None, history: int = HISTORY, bookmark_seconds: float = BOOKMARK_SECONDS) -> None:
     token = token or secrets.token_urlsafe(24)
-    api = KubeApi(token, data_file, history)
+    api = KubeApi(token, data_file, history, bookmark_seconds)
     runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
@@ -219,5 +255,5 @@ async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    api.close_watches()
+    await api.close_watches()
     await runner.cleanup()

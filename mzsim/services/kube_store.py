@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import itertools
 import json
 import os
+import re
 import secrets
 import uuid
 from collections import deque
@@ -15,17 +17,27 @@ from dataclasses import dataclass
 
 HISTORY = 10_000  # watch events kept; older resourceVersions get 410 Gone
 
+# apimachinery's validation: names are RFC 1123 subdomains, label values are
+# qualified names of at most 63 characters (empty allowed).
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apiserver's SimpleNameGenerator alphabet
+
 
 class KubeError(Exception):
     """Rendered as a Kubernetes Status body."""
 
-    def __init__(self, code: int, reason: str, message: str):
+    def __init__(self, code: int, reason: str, message: str, causes: list[dict] | None = None):
         super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
+        self.code, self.reason, self.message, self.causes = code, reason, message, causes
 
     def status(self) -> dict:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
+        if self.causes:
+            body["details"] = {"causes": self.causes}
+        return body
 
 
 @dataclass(frozen=True)
@@ -67,11 +79,84 @@ def merge_patch(target, patch):
     return out
 
 
+def json_patch(target: dict, ops) -> dict:
+    """RFC 6902 add/replace/remove/test on JSON pointers (no move/copy)."""
+    if not isinstance(ops, list):
+        raise KubeError(400, "BadRequest", "a JSON patch must be a list of operations")
+    doc = copy.deepcopy(target)
+    for i, op in enumerate(ops):
+        kind, path = (op or {}).get("op"), (op or {}).get("path", "")
+        keys = [k.replace("~1", "/").replace("~0", "~") for k in path.split("/")[1:]]
+        if kind not in ("add", "replace", "remove", "test") or not keys:
+            raise KubeError(422, "Invalid", f"JSON patch operation {i}: op {kind!r} on path {path!r} is not "
+                            "supported; use add, replace, remove or test on a non-root path")
+        parent = doc
+        for k in keys[:-1]:
+            parent = parent[int(k)] if isinstance(parent, list) else parent.get(k) if isinstance(parent, dict) else None
+            if parent is None:
+                raise KubeError(422, "Invalid", f"JSON patch operation {i}: path {path!r} does not exist")
+        last = keys[-1]
+        if isinstance(parent, list):
+            idx = len(parent) if last == "-" else int(last)
+            if kind == "add":
+                parent.insert(idx, op.get("value"))
+            elif kind == "remove":
+                parent.pop(idx)
+            elif kind == "replace":
+                parent[idx] = op.get("value")
+            elif parent[idx] != op.get("value"):
+                raise KubeError(422, "Invalid", f"JSON patch test failed at {path!r}")
+            continue
+        if kind in ("replace", "remove", "test") and last not in parent:
+            raise KubeError(422, "Invalid", f"JSON patch operation {i}: path {path!r} does not exist")
+        if kind == "remove":
+            del parent[last]
+        elif kind == "test":
+            if parent[last] != op.get("value"):
+                raise KubeError(422, "Invalid", f"JSON patch test failed at {path!r}")
+        else:
+            parent[last] = op.get("value")
+    return doc
+
+
+def validate_meta(kind: Kind, obj: dict) -> None:
+    """422 Invalid for names and labels a real API server would refuse."""
+    md = obj.get("metadata") or {}
+    name = md.get("name", "")
+    causes = []
+    name_re, what, limit = ((_DNS_LABEL, "RFC 1123 label", 63) if kind.plural == "namespaces"
+                            else (_SUBDOMAIN, "RFC 1123 subdomain", 253))
+    if len(name) > limit or not name_re.fullmatch(name):
+        causes.append(("metadata.name", name, f"a lowercase {what} must consist of lower case alphanumeric "
+                       "characters, '-' or '.', and must start and end with an alphanumeric character"))
+    for key, value in (md.get("labels") or {}).items():
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+            causes.append(("metadata.labels", value, "a valid label must be an empty string or consist of "
+                           "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                           "character, at most 63 characters"))
+    if causes:
+        text = ", ".join(f'{f}: Invalid value: "{v}": {m}' for f, v, m in causes)
+        raise KubeError(422, "Invalid", f'{kind.kind}{"." + kind.group if kind.group else ""} "{name}" is invalid: '
+                        f"{text}", [{"reason": "FieldValueInvalid", "message": f'Invalid value: "{v}": {m}',
+                                     "field": f} for f, v, m in causes])
+
+
+_SET_REQ = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_REQ_SPLIT = re.compile(r",(?![^(]*\))")  # commas outside "(a,b)"
+
+
 def parse_label_selector(text: str):
-    """Equality-based selectors: a=b, a==b, a!=b, a (exists), !a (absent)."""
+    """Label selectors: a=b, a==b, a!=b, a (exists), !a (absent), a in (x,y), a notin (x,y)."""
     tests = []
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        if "!=" in part:
+    for part in filter(None, (p.strip() for p in _REQ_SPLIT.split(text or ""))):
+        m = _SET_REQ.match(part)
+        if m:
+            k, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            if op == "in":
+                tests.append(lambda labels, k=k, vs=values: labels.get(k) in vs)
+            else:
+                tests.append(lambda labels, k=k, vs=values: labels.get(k) not in vs)
+        elif "!=" in part:
             k, v = part.split("!=", 1)
             tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) != v)
         elif "=" in part:
@@ -79,6 +164,8 @@ def parse_label_selector(text: str):
             tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) == v)
         elif part.startswith("!"):
             tests.append(lambda labels, k=part[1:].strip(): k not in labels)
+        elif " " in part or "(" in part:
+            raise KubeError(400, "BadRequest", f"unable to parse requirement: {part!r}")
         else:
             tests.append(lambda labels, k=part: k in labels)
     return lambda obj: all(t((obj.get("metadata") or {}).get("labels") or {}) for t in tests)
@@ -98,6 +185,23 @@ def parse_field_selector(text: str):
 
         tests.append(lambda obj, get=get, v=v.strip(), neg=neg: (get(obj) != v) if neg else (get(obj) == v))
     return lambda obj: all(t(obj) for t in tests)
+
+
+def _merge_parts(current: dict, wanted: dict, status_only: bool) -> dict:
+    """What a write may change: the status subresource changes only status, the
+    main resource everything but status; of metadata, only labels and annotations."""
+    if status_only:
+        new = copy.deepcopy(current)
+        new["status"] = copy.deepcopy(wanted.get("status") or {})
+        return new
+    new = copy.deepcopy(wanted)
+    new.pop("status", None)
+    if "status" in current:
+        new["status"] = copy.deepcopy(current["status"])
+    meta = {k: v for k, v in current["metadata"].items() if k not in ("labels", "annotations")}
+    meta.update({k: v for k, v in (wanted.get("metadata") or {}).items() if k in ("labels", "annotations") and v})
+    new["metadata"] = copy.deepcopy(meta)
+    return new
 
 
 def _now() -> str:
@@ -129,7 +233,16 @@ class KubeStore:
 
     @property
     def oldest_rv(self) -> int:
-        return self.events[0][0] if self.events else self.rv
+        return self.events[0][0] if self.events else self.rv + 1  # none kept (e.g. after a restart)
+
+    def since(self, rv: int) -> list[tuple]:
+        """Events after `rv`. Every change bumps the counter once and records one
+        event, so the newest `self.rv - rv` events are exactly those: no scan of
+        the whole history per wake-up (kmock's slowdown with age)."""
+        n = self.rv - rv
+        if n <= 0:
+            return []
+        return [e for e in reversed(list(itertools.islice(reversed(self.events), n))) if e[0] > rv]
 
     async def _record(self, etype: str, kind: Kind, ns: str, obj: dict) -> None:
         self.events.append((int(obj["metadata"]["resourceVersion"]), etype, kind.plural, ns, copy.deepcopy(obj)))
@@ -160,9 +273,12 @@ class KubeStore:
             if not prefix:
                 raise KubeError(422, "Invalid", f"{kind.kind} is invalid: metadata.name: Required value: "
                                 "name or generateName is required")
-            md["name"] = prefix + secrets.token_hex(3)[:5]
+            md["name"] = prefix[:58] + "".join(secrets.choice(_GENERATE_CHARS) for _ in range(5))
         if kind.namespaced:
             md["namespace"] = ns
+            if ("namespaces", "", ns) not in self.objects:
+                raise KubeError(404, "NotFound", f'namespaces "{ns}" not found')
+        validate_meta(kind, obj)
         if (kind.plural, ns, md["name"]) in self.objects:
             raise KubeError(409, "AlreadyExists", f'{kind.what} "{md["name"]}" already exists')
         md["uid"] = str(uuid.uuid4())
@@ -173,37 +289,38 @@ class KubeStore:
         await self._record("ADDED", kind, ns, obj)
         return obj
 
-    async def replace(self, kind: Kind, ns: str, name: str, obj: dict, *, status_only: bool = False) -> dict:
-        current = self.get(kind, ns, name)
+    def _precondition(self, kind: Kind, current: dict, obj: dict) -> None:
+        """A resourceVersion in the body (PUT, or a patch) must be the current one."""
         want_rv = (obj.get("metadata") or {}).get("resourceVersion")
         if want_rv and want_rv != current["metadata"]["resourceVersion"]:
-            raise KubeError(409, "Conflict", f'Operation cannot be fulfilled on {kind.what} "{name}": the object '
-                            "has been modified; please apply your changes to the latest version and try again")
-        new = copy.deepcopy(current)
-        if status_only:
-            new["status"] = copy.deepcopy(obj.get("status") or {})
-        else:
-            status = new.get("status")
-            new = copy.deepcopy(obj)
-            new["metadata"] = {**current["metadata"], **{k: v for k, v in (obj.get("metadata") or {}).items()
-                                                         if k in ("labels", "annotations")}}
-            if status is not None:
-                new["status"] = status
+            raise KubeError(409, "Conflict", f'Operation cannot be fulfilled on {kind.what} '
+                            f'"{current["metadata"]["name"]}": the object has been modified; please apply your '
+                            "changes to the latest version and try again")
+
+    async def replace(self, kind: Kind, ns: str, name: str, obj: dict, *, status_only: bool = False) -> dict:
+        current = self.get(kind, ns, name)
+        body_name = (obj.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise KubeError(400, "BadRequest", f"the name of the object ({body_name}) does not match the name on "
+                            f"the URL ({name})")
+        self._precondition(kind, current, obj)
+        new = _merge_parts(current, obj, status_only)
         return await self._store_update(kind, ns, name, new)
 
-    async def patch(self, kind: Kind, ns: str, name: str, patch: dict, *, status_only: bool = False) -> dict:
+    async def patch(self, kind: Kind, ns: str, name: str, patch, *, status_only: bool = False,
+                    json_ops: bool = False) -> dict:
+        """A merge patch (dict), or with `json_ops` a JSON patch (list of operations)."""
         current = self.get(kind, ns, name)
-        if status_only:
-            patch = {"status": patch.get("status")} if "status" in patch else {}
+        if json_ops:
+            patched = json_patch(current, patch)  # preconditions come as "test" operations
         else:
-            patch = {k: v for k, v in patch.items() if k != "status"}
-        new = merge_patch(current, patch)
-        new["metadata"] = {**current["metadata"], **{k: v for k, v in (new.get("metadata") or {}).items()
-                                                     if k in ("labels", "annotations")}}
-        return await self._store_update(kind, ns, name, new)
+            self._precondition(kind, current, patch)
+            patched = merge_patch(current, patch)
+        return await self._store_update(kind, ns, name, _merge_parts(current, patched, status_only))
 
     async def _store_update(self, kind: Kind, ns: str, name: str, new: dict) -> dict:
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
+        validate_meta(kind, new)
         self._bump(new)
         self.objects[(kind.plural, ns, name)] = new
         await self._record("MODIFIED", kind, ns, new)

@@ -23,6 +23,8 @@ class KubeEnv:
         self.procs: list[Proc] = []
 
     def start_api(self, *extra: str) -> None:
+        if os.path.exists(self.kubeconfig):  # a restart writes a new token: wait for that one
+            os.remove(self.kubeconfig)
         p = Proc(["kube-api", "--port", str(self.port), "--kubeconfig-out", self.kubeconfig, *extra],
                  os.path.join(self.workdir, "kube-api.log")).start()
         self.procs.append(p)
@@ -52,6 +54,6 @@ def kube(tmp_path_factory):
     env.start_api()
     env.start_controller(NAMESPACE)
     env.setup = asyncio.run(setup_certmanager(env.kubeconfig, namespace=NAMESPACE))
-    asyncio.run(setup_certmanager(env.kubeconfig, namespace=UNAPPROVED_NS))
+    env.setup_unapproved = asyncio.run(setup_certmanager(env.kubeconfig, namespace=UNAPPROVED_NS))
     yield env
     env.stop()

@@ -3,15 +3,22 @@ through lightkube, as it would run against a real cluster."""
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
+from cryptography import x509
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
 
 from common.ca.base import BackendContext
-from common.ca.certmanager import CertManagerBackend
+from common.ca.certmanager import CertManagerBackend, outcome
+from common.certmanagersetup import setup_certmanager
 from common.errors import BackendError
-from common.kubeclient import CertificateRequest, Issuer
+from common.kubeclient import CertificateRequest, ClusterIssuer, Issuer
+from common.metrics import Registry
 from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
+from tests.support.wait import async_wait_until
 
 from .conftest import NAMESPACE, UNAPPROVED_NS
 
@@ -19,11 +26,11 @@ WEB = Identity("default", "web-1", {"kuma.io/service": ["web"], "version": ["v2"
 
 
 def backend(kube, issuer_ref: dict, *, namespace: str = NAMESPACE, wait: float = 10.0,
-            environment: str = "kubernetes") -> CertManagerBackend:
+            environment: str = "kubernetes", metrics=None, **conf) -> CertManagerBackend:
     ctx = BackendContext(environment=environment, kubeconfig=kube.kubeconfig, system_namespace=namespace,
-                         settings={"certmanager": {"wait_seconds": wait}})
-    return CertManagerBackend("default", {"name": "cm-1", "type": "certmanager", "conf": {"issuerRef": issuer_ref}},
-                              ctx)
+                         settings={"certmanager": {"wait_seconds": wait}}, metrics=metrics)
+    return CertManagerBackend("default", {"name": "cm-1", "type": "certmanager",
+                                          "conf": {"issuerRef": issuer_ref, **conf}}, ctx)
 
 
 async def leftover_requests(kube, namespace: str = NAMESPACE) -> list:
@@ -38,6 +45,7 @@ async def leftover_requests(kube, namespace: str = NAMESPACE) -> list:
 async def test_certificates_chain_to_the_issuer_ca_with_exact_sans_and_requests_are_deleted(kube):
     b = backend(kube, {"name": "my-ca-issuer", "kind": "Issuer", "group": "cert-manager.io"})
     try:
+        serials = set()
         for _ in range(5):
             cert = await b.issue(WEB, 3600)
             chain = verify_chain(cert.cert_pem, [kube.setup.root_pem])
@@ -45,90 +53,176 @@ async def test_certificates_chain_to_the_issuer_ca_with_exact_sans_and_requests_
                 "spiffe://default/web", "kuma://kuma.io/service/web", "kuma://version/v2"])
             assert load_certs(cert.ca_pems[0])[0] == load_certs(kube.setup.root_pem)[0]
             lifetime = (cert.not_after - cert.not_before).total_seconds()
-            assert 3600 <= lifetime <= 3600 + 120  # requested duration (+ backdating)
+            assert 3600 <= lifetime <= 3600 + 120  # the requested duration (+ backdating)
+            serials.add(cert.serial_hex)
+        assert len(serials) == 5
         assert await leftover_requests(kube) == []
         assert await b.root_certs() == cert.ca_pems
     finally:
         await b.close()
 
 
-async def test_issuer_ref_defaults_apply(kube):
-    """Only issuerRef.name is set: the created request says kind Issuer, group cert-manager.io."""
-    seen = []
+async def test_issuer_ref_defaults_apply_and_names_and_labels_are_made_valid(kube):
+    """Only issuerRef.name is set: the created request says kind Issuer, group
+    cert-manager.io. An awkward dataplane name still makes a valid request (the
+    API server refuses invalid names and labels, as a real one does)."""
     client = kube.client()
+    awkward = Identity("Default_Mesh", "Web_Frontend.V2-" + "x" * 80, {"kuma.io/service": ["web"]})
+    listing = client.list(CertificateRequest, namespace=NAMESPACE)
+    _ = [o async for o in listing]
+    seen = []
 
-    async def record():
+    async def record():  # from before the create, so the ADDED event cannot be missed
         async for etype, obj in client.watch(CertificateRequest, namespace=NAMESPACE,
-                                             labels={"mzsim.io/dataplane": "defaults-probe"}):
+                                             resource_version=listing.resourceVersion):
             if etype == "ADDED":
-                seen.append(obj.spec["issuerRef"])
+                seen.append(obj)
                 return
 
     watcher = asyncio.create_task(record())
-    await asyncio.sleep(0.2)  # let the watch open; the assertion below does not depend on timing
-    b = backend(kube, {"name": "my-ca-issuer"})
+    b = backend(kube, {"name": "my-ca-issuer"}, dnsNames=["web.example.internal"])
     try:
-        await b.issue(Identity("default", "defaults-probe", {"kuma.io/service": ["x"]}), 600)
+        cert = await b.issue(awkward, 600)
         await asyncio.wait_for(watcher, 10)
+    finally:
+        watcher.cancel()
+        await b.close()
+        await client.close()
+    created = seen[0]
+    assert created.spec["issuerRef"] == {"name": "my-ca-issuer", "kind": "Issuer", "group": "cert-manager.io"}
+    assert created.spec["usages"] == ["digital signature", "key encipherment", "server auth", "client auth"]
+    assert created.spec["isCA"] is False and created.spec["duration"] == "600s"
+    assert created.metadata.name.startswith("default-mesh-web-frontend-v2-x")
+    assert created.metadata.labels["kuma.io/mesh"] == "Default_Mesh"
+    assert len(created.metadata.labels["mzsim.io/dataplane"]) == 63
+    sans = cert.leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["web.example.internal"]
+    assert "spiffe://Default_Mesh/web" in sans.get_values_for_type(x509.UniformResourceIdentifier)
+
+
+async def test_a_cluster_issuer_signs_with_the_ca_in_the_cluster_resource_namespace(kube):
+    setup = await setup_certmanager(kube.kubeconfig, namespace=NAMESPACE, issuer="cluster-ca", cluster_issuer=True)
+    b = backend(kube, {"name": "cluster-ca", "kind": "ClusterIssuer"})
+    client = kube.client()
+    try:
+        cert = await b.issue(WEB, 600)
+        verify_chain(cert.cert_pem, [setup.root_pem])
+
+        async def ready():  # the controller keeps the issuer's own Ready condition, as cert-manager does
+            conds = ((await client.get(ClusterIssuer, "cluster-ca")).status or {}).get("conditions") or []
+            return [(c["type"], c["status"], c["reason"]) for c in conds] == [("Ready", "True", "KeyPairVerified")]
+
+        await async_wait_until(ready, 10, what="ClusterIssuer Ready")
     finally:
         await b.close()
         await client.close()
-    assert seen == [{"name": "my-ca-issuer", "kind": "Issuer", "group": "cert-manager.io"}]
 
 
 async def test_a_denied_request_is_a_clear_error_and_recovers_once_allowed(kube):
     client = kube.client()
-    from lightkube.types import PatchType
-
     await client.patch(Issuer, "my-ca-issuer", {"metadata": {"annotations": {"mzsim.io/deny": "policy says no"}}},
                        namespace=NAMESPACE, patch_type=PatchType.MERGE)
     b = backend(kube, {"name": "my-ca-issuer"})
     try:
-        with pytest.raises(BackendError, match="Denied: policy says no") as err:
+        with pytest.raises(BackendError, match=r"Issuer 'my-ca-issuer': Denied: policy says no$") as err:
             await b.issue(WEB, 600)
         assert err.value.retryable is False
         await client.patch(Issuer, "my-ca-issuer", {"metadata": {"annotations": {"mzsim.io/deny": None}}},
                            namespace=NAMESPACE, patch_type=PatchType.MERGE)
-        await b.issue(WEB, 600)
+        verify_chain((await b.issue(WEB, 600)).cert_pem, [kube.setup.root_pem])
         assert await leftover_requests(kube) == []
     finally:
         await b.close()
         await client.close()
 
 
-async def test_a_missing_issuer_stays_pending_with_a_message_then_recovers(kube):
+async def test_an_unparsable_csr_is_an_invalid_request(kube):
+    client = kube.client()
+    try:
+        bad = await client.create(CertificateRequest(
+            metadata={"generateName": "garbage-", "namespace": NAMESPACE},
+            spec={"request": base64.b64encode(b"not a CSR").decode(), "issuerRef": {"name": "my-ca-issuer"}}))
+
+        async def terminal():
+            obj = await client.get(CertificateRequest, bad.metadata.name, namespace=NAMESPACE)
+            return outcome(obj)[0] == "failed" and obj
+
+        obj = await async_wait_until(terminal, 10, what="InvalidRequest")
+        state, message = outcome(obj)
+        assert message.startswith("InvalidRequest: ")
+        assert not (obj.status or {}).get("certificate")
+        await client.delete(CertificateRequest, bad.metadata.name, namespace=NAMESPACE)
+    finally:
+        await client.close()
+
+
+async def test_a_missing_issuer_stays_pending_with_a_message_then_recovers_in_the_same_wait(kube):
     b = backend(kube, {"name": "late-issuer"}, wait=2)
     client = kube.client()
     try:
-        with pytest.raises(BackendError, match='not issued within 2s.*Referenced "Issuer" not found') as err:
+        with pytest.raises(BackendError, match=r'not issued within 2s.*Pending: Referenced "Issuer" not found: '
+                                               r'issuer.cert-manager.io "late-issuer" not found') as err:
             await b.issue(WEB, 600)
         assert err.value.retryable is True
+        assert await leftover_requests(kube) == []
+        b.wait_seconds = 15
+        issuing = asyncio.create_task(b.issue(WEB, 600))
+
+        async def pending():
+            return [o for o in await leftover_requests(kube)
+                    if "not found" in str((o.status or {}).get("conditions"))]
+
+        await async_wait_until(pending, 10, what="the request pending on the missing issuer")
         await client.create(Issuer(metadata=ObjectMeta(name="late-issuer", namespace=NAMESPACE),
                                    spec={"ca": {"secretName": kube.setup.secret}}))
-        cert = await b.issue(WEB, 600)
+        cert = await asyncio.wait_for(issuing, 15)  # the controller retried it when the issuer appeared
         verify_chain(cert.cert_pem, [kube.setup.root_pem])
     finally:
         await b.close()
         await client.close()
 
 
-async def test_an_unapproved_request_times_out_clearly_then_an_approver_fixes_it(kube):
-    kube.start_controller(UNAPPROVED_NS, approve=False)
-    b = backend(kube, {"name": "my-ca-issuer"}, namespace=UNAPPROVED_NS, wait=2)
+async def test_an_issuer_without_its_ca_secret_is_not_ready_until_the_secret_exists(kube):
+    client = kube.client()
+    await client.create(Issuer(metadata=ObjectMeta(name="secretless", namespace=NAMESPACE),
+                               spec={"ca": {"secretName": "secretless-ca"}}))
+    b = backend(kube, {"name": "secretless"}, wait=2)
     try:
-        with pytest.raises(BackendError, match="not approved; is cert-manager's approver"):
+        with pytest.raises(BackendError, match=r"Referenced issuer does not have a Ready status condition "
+                                               r'\(Error getting keypair for CA issuer: secrets "secretless-ca"'):
+            await b.issue(WEB, 600)
+        ca = await client.get(Secret, kube.setup.secret, namespace=NAMESPACE)
+        await client.create(Secret(metadata=ObjectMeta(name="secretless-ca", namespace=NAMESPACE), data=ca.data))
+        b.wait_seconds = 10
+        verify_chain((await b.issue(WEB, 600)).cert_pem, [kube.setup.root_pem])
+    finally:
+        await b.close()
+        await client.close()
+
+
+async def test_an_unapproved_request_times_out_clearly_then_an_approver_fixes_it(kube):
+    metrics = Registry()
+    kube.start_controller(UNAPPROVED_NS, approve=False)
+    b = backend(kube, {"name": "my-ca-issuer"}, namespace=UNAPPROVED_NS, wait=2, metrics=metrics)
+    try:
+        with pytest.raises(BackendError, match=r"was not issued within 2s: not approved; is cert-manager's "
+                                               r"approver \(or approver-policy\) running\?"):
             await b.issue(WEB, 600)
         assert await leftover_requests(kube, UNAPPROVED_NS) == []
         kube.start_controller(UNAPPROVED_NS, approve=True)
         b.wait_seconds = 10
         cert = await b.issue(WEB, 600)
-        assert uri_sans_of(cert.leaf)
+        verify_chain(cert.cert_pem, [kube.setup_unapproved.root_pem])
     finally:
         await b.close()
+    latency = metrics.histogram("mzsim_backend_request_seconds", "")
+    labels = dict(backend_type="certmanager", mesh="default", backend="cm-1", operation="issue")
+    assert latency.count(**labels, outcome="timeout") == 1 and latency.count(**labels, outcome="ok") == 1
+    assert metrics.gauge("mzsim_certmanager_pending_requests", "").value(mesh="default", backend="cm-1") == 0
 
 
 async def test_a_universal_zone_refuses_certmanager(kube):
     b = backend(kube, {"name": "my-ca-issuer"}, environment="universal")
-    with pytest.raises(BackendError, match="only in Kubernetes zones") as err:
+    with pytest.raises(BackendError, match="only in Kubernetes zones.*--environment kubernetes") as err:
         await b.issue(WEB, 600)
     assert err.value.retryable is False
