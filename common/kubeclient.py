@@ -3,6 +3,7 @@ and the cert-manager resource types. lightkube works the same against a real
 cluster and against `mzsim kube-api`."""
 from __future__ import annotations
 
+import logging
 import os
 
 from lightkube import AsyncClient, KubeConfig
@@ -14,6 +15,10 @@ Issuer = create_namespaced_resource("cert-manager.io", "v1", "Issuer", "issuers"
 ClusterIssuer = create_global_resource("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers")
 
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+# lightkube's HTTP client logs every request at INFO: one line per watch event
+# and status patch would drown the zone's and the controller's own logs.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 class KubeConfigError(Exception):

@@ -16,6 +16,8 @@ def register(sub) -> None:
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig (mode 0600)")
     k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
+    k.add_argument("--token-file", help="keep the bearer token in this file (mode 0600) so it survives restarts "
+                   "(default: a fresh token each start)")
     k.add_argument("--history", type=int, default=10_000,
                    help="watch events kept; resuming from an older resourceVersion gets 410 Gone (default 10000)")
     k.add_argument("--bookmark-seconds", type=float, default=60.0,
@@ -50,7 +52,7 @@ def register(sub) -> None:
 def run_kube_api(args) -> int:
     from mzsim.services.kube_api import serve
 
-    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, history=args.history,
+    asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, args.token_file, history=args.history,
                       bookmark_seconds=args.bookmark_seconds))
     return 0
 

@@ -8,6 +8,7 @@ hangs shutdown with an open watch; this server has all of those."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -63,7 +64,7 @@ class KubeApi:
     async def _auth(self, request: web.Request, handler):
         if request.path == "/healthz":
             return await handler(request)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.token}"):
             return _status(KubeError(401, "Unauthorized", "Unauthorized"))
         try:
             return await handler(request)
@@ -239,16 +240,38 @@ def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> 
     }
 
 
+def _write_private(path: str, text: str) -> None:
+    """Mode 0600, and atomically: a client polling for the file never reads half of it."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_token(token_file: str | None) -> str:
+    """A fresh bearer token, or the one in `token_file` (made there if absent),
+    so clients keep working across restarts."""
+    if token_file and os.path.exists(token_file):
+        with open(token_file) as f:
+            token = f.read().strip()
+        if token:
+            return token
+    token = secrets.token_urlsafe(24)
+    if token_file:
+        _write_private(token_file, token + "\n")
+    return token
+
+
 async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None = None,
-                token: str | None = None, history: int = HISTORY, bookmark_seconds: float = BOOKMARK_SECONDS) -> None:
-    token = token or secrets.token_urlsafe(24)
+                token_file: str | None = None, history: int = HISTORY,
+                bookmark_seconds: float = BOOKMARK_SECONDS) -> None:
+    token = load_token(token_file)
     api = KubeApi(token, data_file, history, bookmark_seconds)
     runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
-    fd = os.open(kubeconfig_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the token
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token), f)
+    _write_private(kubeconfig_out, yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token)))  # holds the token
     print(f"mzsim kube-api ready: http://{host}:{port} (kubeconfig {kubeconfig_out})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 
 import pytest
 from cryptography import x509
@@ -20,7 +21,7 @@ from common.metrics import Registry
 from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
 from tests.support.wait import async_wait_until
 
-from .conftest import NAMESPACE, UNAPPROVED_NS
+from .conftest import NAMESPACE, UNAPPROVED_NS, KubeEnv
 
 WEB = Identity("default", "web-1", {"kuma.io/service": ["web"], "version": ["v2"]})
 
@@ -226,3 +227,29 @@ async def test_a_universal_zone_refuses_certmanager(kube):
     with pytest.raises(BackendError, match="only in Kubernetes zones.*--environment kubernetes") as err:
         await b.issue(WEB, 600)
     assert err.value.retryable is False
+
+
+async def test_a_wait_survives_an_api_server_restart_by_polling(tmp_path, caplog):
+    """The API server goes away while a request waits (its watch breaks, the
+    backend polls), comes back with its data, and the request is issued once a
+    controller runs."""
+    caplog.set_level(logging.INFO, logger="mzsim.ca.certmanager")
+    env = KubeEnv(str(tmp_path))
+    api_args = ("--data", str(tmp_path / "objects.json"), "--token-file", str(tmp_path / "token"))
+    env.start_api(*api_args)
+    try:
+        setup = await setup_certmanager(env.kubeconfig, namespace=NAMESPACE)
+        b = backend(env, {"name": "my-ca-issuer"}, wait=30)
+        issuing = asyncio.create_task(b.issue(WEB, 600))
+        await async_wait_until(lambda: leftover_requests(env), 10, what="the request created")
+        # In threads: the backend's loop must run (and see the API gone) meanwhile.
+        await asyncio.to_thread(env.procs[0].stop)
+        await async_wait_until(lambda: "polling" in caplog.text, 10, what="the backend polling")
+        await asyncio.to_thread(env.start_api, *api_args)  # same port, objects and token
+        await asyncio.to_thread(env.start_controller, NAMESPACE)
+        cert = await asyncio.wait_for(issuing, 30)
+        verify_chain(cert.cert_pem, [setup.root_pem])
+        assert await leftover_requests(env) == []
+        await b.close()
+    finally:
+        env.stop()
