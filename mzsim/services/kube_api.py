@@ -18,7 +18,8 @@ import signal
 import yaml
 from aiohttp import web
 
-from .kube_store import HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector
+from .kube_store import (HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector,
+                         write_private)
 
 log = logging.getLogger("mzsim.kube-api")
 
@@ -240,15 +241,6 @@ def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system") -> 
     }
 
 
-def _write_private(path: str, text: str) -> None:
-    """Mode 0600, and atomically: a client polling for the file never reads half of it."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def load_token(token_file: str | None) -> str:
     """A fresh bearer token, or the one in `token_file` (made there if absent),
     so clients keep working across restarts."""
@@ -259,7 +251,7 @@ def load_token(token_file: str | None) -> str:
             return token
     token = secrets.token_urlsafe(24)
     if token_file:
-        _write_private(token_file, token + "\n")
+        write_private(token_file, token + "\n")
     return token
 
 
@@ -271,7 +263,7 @@ async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None
     runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
-    _write_private(kubeconfig_out, yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token)))  # holds the token
+    write_private(kubeconfig_out, yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token)))  # holds the token
     print(f"mzsim kube-api ready: http://{host}:{port} (kubeconfig {kubeconfig_out})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

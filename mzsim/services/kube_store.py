@@ -204,6 +204,15 @@ def _merge_parts(current: dict, wanted: dict, status_only: bool) -> dict:
     return new
 
 
+def write_private(path: str, text: str) -> None:
+    """Mode 0600 (secrets, tokens), and atomically: a reader never sees half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -225,11 +234,8 @@ class KubeStore:
     def _save(self) -> None:
         if not self.data_file:
             return
-        tmp = self.data_file + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"rv": self.rv, "objects": [
-                {"plural": p, "namespace": ns, "name": n, "object": o} for (p, ns, n), o in self.objects.items()]}, f)
-        os.replace(tmp, self.data_file)
+        write_private(self.data_file, json.dumps({"rv": self.rv, "objects": [
+            {"plural": p, "namespace": ns, "name": n, "object": o} for (p, ns, n), o in self.objects.items()]}))
 
     @property
     def oldest_rv(self) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import aiohttp
 import pytest
@@ -182,6 +183,7 @@ async def test_too_old_resource_version_is_gone_and_objects_persist_across_resta
     finally:
         await client.close()
         env.stop()
+    assert os.stat(data).st_mode & 0o077 == 0  # it holds Secrets
     env.start_api("--data", data)
     client = env.client()
     try:
