@@ -1,7 +1,11 @@
-"""Certificates per second for builtin issuance through the zone engine, against
-the raw `cryptography` keygen-and-sign loop on one core, in the same run.
+"""Certificates per second through the zone issuance engine, against the
+same work done directly, in the same run.
 
-    python bench/issuance.py [--dataplanes 2000] [--rounds 3] [--ca-key-type ec] [--dp-key-type ec]
+    python bench/issuance.py [--cases builtin,vault] [--rounds 3]
+        builtin: [--dataplanes 2000] [--ca-key-type ec] [--dp-key-type ec] [--out ...]
+        vault:   [--vault-dataplanes 1000] [--vault-rsa-dataplanes 80] [--vault-out ...]
+
+builtin (the default case), against the raw `cryptography` loop on one core:
 
 - raw: one thread makes a data plane key and signs its certificate with the
   same CA, SANs and extensions as the builtin backend, then PEM-encodes both;
@@ -14,14 +18,16 @@ the raw `cryptography` keygen-and-sign loop on one core, in the same run.
 Each round runs raw, then both engine modes; medians are reported. The ratio
 engine/raw is the target: >= 0.5 per core. Writes
 bench/results/issuance.json.
+
+vault: see bench/issuance_vault.py (engine against a direct concurrent hvac
+loop on an OpenBao dev server, EC and RSA roles; target >= 0.8). Writes
+bench/results/issuance-vault.json.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -30,20 +36,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.issuance_engine import dataplanes, machine, median_run, now_iso, progress, time_engine, write_results  # noqa: E402,E501
 from common.ca.base import BackendContext  # noqa: E402
-from common.metrics import Registry  # noqa: E402
 from common.resources import Resource  # noqa: E402
 from common.store import Store  # noqa: E402
 from common.x509util import Identity, cert_to_pem, generate_key, key_to_pem, load_certs, load_key, sign_identity  # noqa: E402
+from bench.issuance_vault import RESULTS as VAULT_RESULTS, vault_case  # noqa: E402
 from global_cp.mtls_check import prepare_mesh  # noqa: E402
-from zone_cp.issuance import IssuanceConfig, IssuanceEngine  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "issuance.json")
 MESH = "bench"
-
-
-def progress(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def mesh_resource(ca_key_type: str) -> Resource:
@@ -51,12 +53,6 @@ def mesh_resource(ca_key_type: str) -> Resource:
     return Resource("Mesh", MESH, None, {"mtls": {"enabledBackend": "ca-1", "backends": [
         {"name": "ca-1", "type": "builtin", "dpCert": {"rotation": {"expiration": "24h"}},
          "conf": {"caCert": ca_cert}}]}})
-
-
-def dataplanes(n: int, services: int = 10) -> list[Resource]:
-    return [Resource("Dataplane", f"dp-{i}", MESH, {"networking": {"address": "10.0.0.1", "inbound": [
-        {"port": 8080, "tags": {"kuma.io/service": f"svc-{i % services}", "kuma.io/zone": "bench"}}]}})
-        for i in range(n)]
 
 
 def raw_loop(ca_cert_pem: bytes, ca_key_pem: bytes, dp_key_type: str, count: int) -> dict:
@@ -72,54 +68,16 @@ def raw_loop(ca_cert_pem: bytes, ca_key_pem: bytes, dp_key_type: str, count: int
             "per_second": round(count / wall, 1)}
 
 
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median rate (a real run, so its fields agree with each other)."""
-    return dict(sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2])
-
-
 async def engine_run(workdir: str, mesh: Resource, ca_secrets: list[Resource], n: int, dp_key_type: str,
                      threads: bool) -> dict:
-    path = os.path.join(workdir, f"zone-{'threads' if threads else 'inline'}.db")
-    store = Store(path)
-    store.apply([mesh] + ca_secrets + dataplanes(n), [])
-    ctx = BackendContext(secret_lookup=lambda m, name: store.get("Secret", name, m), dp_key_type=dp_key_type,
-                         metrics=Registry(), settings={"localca": {"threads": threads}})
-    engine = IssuanceEngine(store, ctx, IssuanceConfig())
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    await engine.start()
-    last = t0
-    while engine.counters["issued"] < n:
-        if engine.counters["failed"]:
-            raise SystemExit(f"issuance failed: {engine.stats()['backends']}")
-        await asyncio.sleep(0.02)
-        if time.perf_counter() - last >= 1:
-            last = time.perf_counter()
-            progress(f"  engine ({'threads' if threads else 'inline'}): {engine.counters['issued']}/{n} issued")
-    issued_at, cpu_issued = time.perf_counter() - t0, time.process_time() - cpu0
-
-    def insights_ok() -> bool:
-        return sum(1 for r in store.list("DataplaneInsight", MESH) if r.spec["mTLS"]["status"] == "ok") == n
-
-    while not insights_ok():
-        await asyncio.sleep(0.05)
-    insights_at = time.perf_counter() - t0
-    writes = engine.insights.writes
-    await engine.stop()
-    store.close()
-    return {"mode": "threads" if threads else "inline", "dataplanes": n,
-            "seconds_to_all_issued": round(issued_at, 3), "cpu_seconds": round(cpu_issued, 3),
-            "per_second": round(n / issued_at, 1), "seconds_to_all_insights_ok": round(insights_at, 3),
-            "insight_writes": writes}
+    mode = "threads" if threads else "inline"
+    timed = await time_engine(os.path.join(workdir, f"zone-{mode}.db"), MESH,
+                              [mesh] + ca_secrets + dataplanes(MESH, n), n, mode,
+                              dp_key_type=dp_key_type, settings={"localca": {"threads": threads}})
+    return {"mode": mode, **timed}
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataplanes", type=int, default=2000)
-    ap.add_argument("--ca-key-type", choices=("ec", "rsa"), default="ec")
-    ap.add_argument("--dp-key-type", choices=("ec", "rsa"), default="ec")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=RESULTS)
-    args = ap.parse_args()
+async def builtin_case(args) -> None:
     n = args.dataplanes
     workdir = tempfile.mkdtemp(prefix="mzsim-bench-issuance-")
     try:
@@ -159,19 +117,39 @@ async def main() -> None:
     # The backend's own choice (common/ca/localca.py): threads for RSA keys or an RSA CA.
     default = summary[1] if "rsa" in (args.dp_key_type, args.ca_key_type) else summary[0]
     result = {
-        "benchmark": "issuance", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "benchmark": "issuance", "when": now_iso(), "machine": machine(),
         "ca_key_type": args.ca_key_type, "dp_key_type": args.dp_key_type,
         "rounds": args.rounds, "raw": raw, "engine": summary,
         "all_rounds": {"raw": raws, "inline": runs[False], "threads": runs[True]},
         "ratio_default_mode": default["ratio_to_raw"], "target_ratio": 0.5,
         "meets_target": default["ratio_to_raw"] >= 0.5,
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    write_results(args.out, result)
     progress(f"ratio (default mode, {default['mode']}): {default['ratio_to_raw']:.0%} of the raw loop "
              f"(target 50%); wrote {os.path.relpath(args.out, os.getcwd())}")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", default="builtin", help="comma-separated: builtin, vault")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dataplanes", type=int, default=2000)
+    ap.add_argument("--ca-key-type", choices=("ec", "rsa"), default="ec")
+    ap.add_argument("--dp-key-type", choices=("ec", "rsa"), default="ec")
+    ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--vault-dataplanes", type=int, default=1000, help="vault case, EC role")
+    ap.add_argument("--vault-rsa-dataplanes", type=int, default=80,
+                    help="vault case, RSA role (Vault makes RSA keys at about 20/s)")
+    ap.add_argument("--vault-out", default=VAULT_RESULTS)
+    args = ap.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(cases) - {"builtin", "vault"})
+    if unknown:
+        ap.error(f"--cases: unknown {', '.join(unknown)}; use builtin and/or vault")
+    if "builtin" in cases:
+        await builtin_case(args)
+    if "vault" in cases:
+        await vault_case(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""What the issuance benchmark's cases share: output, medians, the machine, the
+dataplanes, and timing the zone issuance engine until every dataplane holds a
+certificate."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+
+from common.ca.base import BackendContext
+from common.metrics import Registry
+from common.resources import Resource
+from common.store import Store
+from zone_cp.issuance import IssuanceConfig, IssuanceEngine
+
+
+def progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median rate (a real run, so its fields agree with each other)."""
+    return dict(sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2])
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_results(path: str, result: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+def dataplanes(mesh: str, n: int, services: int = 10) -> list[Resource]:
+    return [Resource("Dataplane", f"dp-{i}", mesh, {"networking": {"address": "10.0.0.1", "inbound": [
+        {"port": 8080, "tags": {"kuma.io/service": f"svc-{i % services}", "kuma.io/zone": "bench"}}]}})
+        for i in range(n)]
+
+
+async def time_engine(path: str, mesh: str, resources: list[Resource], n: int, label: str,
+                      timeout: float = 600.0, **ctx_fields) -> dict:
+    """A Store at `path` holding `resources` (the mesh, its secrets, n dataplanes),
+    the engine started, timed until every dataplane holds a certificate and,
+    separately, until every DataplaneInsight says "ok"; at most `timeout` seconds.
+    `ctx_fields` go to BackendContext (settings, dp_key_type)."""
+    store = Store(path)
+    store.apply(resources, [])
+    ctx = BackendContext(secret_lookup=lambda m, name: store.get("Secret", name, m), metrics=Registry(),
+                         **ctx_fields)
+    engine = IssuanceEngine(store, ctx, IssuanceConfig())
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await engine.start()
+    last = t0
+
+    def check() -> None:
+        if engine.counters["failed"]:
+            raise SystemExit(f"issuance failed: {engine.stats()['backends']}")
+        if time.perf_counter() - t0 > timeout:
+            raise SystemExit(f"engine ({label}): not done after {timeout:g}s: {engine.stats()}")
+
+    while engine.counters["issued"] < n:
+        check()
+        await asyncio.sleep(0.02)
+        if time.perf_counter() - last >= 1:
+            last = time.perf_counter()
+            progress(f"  engine ({label}): {engine.counters['issued']}/{n} issued")
+    issued_at, cpu_issued = time.perf_counter() - t0, time.process_time() - cpu0
+
+    def insights_ok() -> bool:
+        return sum(1 for r in store.list("DataplaneInsight", mesh) if r.spec["mTLS"]["status"] == "ok") == n
+
+    while not insights_ok():
+        check()
+        await asyncio.sleep(0.05)
+    insights_at = time.perf_counter() - t0
+    writes = engine.insights.writes
+    await engine.stop()
+    store.close()
+    return {"dataplanes": n, "seconds_to_all_issued": round(issued_at, 3), "cpu_seconds": round(cpu_issued, 3),
+            "per_second": round(n / issued_at, 1), "seconds_to_all_insights_ok": round(insights_at, 3),
+            "insight_writes": writes}
