@@ -56,7 +56,8 @@ async def drive(ws, session, wake: asyncio.Event, hooks: SessionHooks, log: logg
             out = session.receive(msg, now)
             hooks.on_frame(msg)
             await send(out)
-        raise ConnectionClosed(ws.close_rcvd, ws.close_sent)
+        # The iterator ends quietly on a normal close (1000/1001).
+        raise PeerClosed(f"{ws.close_reason or 'connection closed'} ({ws.close_code})")
 
     async def pusher() -> None:
         while True:

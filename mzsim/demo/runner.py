@@ -75,13 +75,17 @@ class Demo:
             kube = next((p for p in plans if p.needs_kubernetes), None)
             extra = ["--dataplanes", str(a.dataplanes), "--services", str(a.services)]
             zone_meshes = [p.mesh for p in plans if not p.needs_kubernetes or (kube and i == 0)]
-            extra += ["--mesh", ",".join(zone_meshes)]
+            if zone_meshes:
+                extra += ["--mesh", ",".join(zone_meshes)]
+            else:
+                extra = []  # no mesh this zone can serve: no simulated dataplanes
             if kube and i == 0:
                 extra += ["--environment", "kubernetes", "--kubeconfig", kube.kubeconfig]
             z = Zone(self.dir, name, g, extra_args=extra, env=env)
             self.started.append(z)
-            self.say(f"starting {name} ({'kubernetes' if kube and i == 0 else 'universal'}, "
-                     f"{a.dataplanes} dataplanes per mesh in {', '.join(zone_meshes)}) ...")
+            what = (f"{a.dataplanes} dataplanes per mesh in {', '.join(zone_meshes)}" if zone_meshes
+                    else "no dataplanes: its meshes need a Kubernetes zone")
+            self.say(f"starting {name} ({'kubernetes' if kube and i == 0 else 'universal'}, {what}) ...")
             z.start()
             zones.append(z)
         for z in zones:

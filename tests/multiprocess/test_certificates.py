@@ -140,6 +140,8 @@ def test_demo_runs_issues_certificates_and_leaves_no_process_behind(tmp_path):
     issued = int(final.split("certificates issued ")[1].split()[0])
     assert issued >= 6, final
     assert "all stopped" in out.stdout
+    for log in data.glob("*.log"):  # clean shutdowns: no process logged a traceback
+        assert "Traceback" not in log.read_text(), log.name
     leftovers = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
