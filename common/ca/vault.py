@@ -29,7 +29,7 @@ import hvac.exceptions
 
 from ..datasource import describe
 from ..errors import BackendError, Violations
-from ..x509util import Identity, IssuedCert, load_certs, split_pem
+from ..x509util import Identity, IssuedCert, split_chain
 from . import vault_auth
 from .base import CABackend
 from .templates import render_common_name
@@ -53,26 +53,6 @@ def _lookup_self(client: hvac.Client) -> dict | None:
         return client.adapter.get("/v1/auth/token/lookup-self").get("data") or {}
     except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized, hvac.exceptions.InvalidRequest):
         return None
-
-
-def _is_self_signed(pem: str) -> bool:
-    cert = load_certs(pem)[0]
-    return cert.subject == cert.issuer
-
-
-def _flatten(pems: list[str]) -> list[str]:
-    return [one for p in pems if p and p.strip() for one in split_pem(p)]
-
-
-def split_chain(chain: list[str]) -> tuple[list[str], list[str]]:
-    """(intermediates, roots) of a CA chain: roots are the self-signed
-    certificates, or the top of the chain if none is."""
-    certs = _flatten(chain)
-    roots = [c for c in certs if _is_self_signed(c)]
-    intermediates = [c for c in certs if c not in roots]
-    if not roots and certs:
-        roots, intermediates = certs[-1:], certs[:-1]
-    return intermediates, roots
 
 
 class VaultBackend(CABackend):
