@@ -26,7 +26,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import BackendError, Violations
+from ..errors import BackendError
 from ..x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
 from .acmpca_client import Failure, backoff_delay, classify, failure_error, is_region, make_client, parse_arn
 from .base import CABackend
@@ -92,15 +92,6 @@ class AcmPcaBackend(CABackend):
         self._pending: dict[tuple, _Pending] = {}
         self._closed = False
         self._metrics_init()
-
-    # -- static ---------------------------------------------------------------
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        from ..validation import validate_backend_conf
-
-        found = Violations()
-        found.extend(validate_backend_conf(cls.type_name, conf, path))
-        return found
 
     # -- fields and metrics ---------------------------------------------------
     def _field(self, rel: str) -> str:

@@ -55,8 +55,14 @@ class CABackend(abc.ABC):
     # -- static ---------------------------------------------------------------
     @classmethod
     def validate_conf(cls, conf: dict, path: str) -> Violations:
-        """Static checks of `conf`; `path` is e.g. 'mtls.backends[0].conf'."""
-        return Violations()
+        """Static checks of `conf`; `path` is e.g. 'mtls.backends[0].conf'. The rules
+        live in common/validation/backends (by type_name), so the API, the CLI and
+        the zones agree."""
+        from ..validation import validate_backend_conf
+
+        found = Violations()
+        found.extend(validate_backend_conf(cls.type_name, conf, path))
+        return found
 
     # -- runtime --------------------------------------------------------------
     async def ensure(self) -> list[Resource]:

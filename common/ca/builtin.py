@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from ..durations import parse_duration
-from ..errors import BackendError, Violations
+from ..errors import BackendError
 from ..resources import Resource, secret
 from ..x509util import cert_to_pem, key_to_pem, make_ca
 from .localca import LocalCABackend
@@ -30,14 +30,6 @@ def ca_secret_names(mesh: str, backend: str) -> tuple[str, str]:
 
 class BuiltinBackend(LocalCABackend):
     type_name = "builtin"
-
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        from ..validation import validate_backend_conf
-
-        found = Violations()
-        found.extend(validate_backend_conf(cls.type_name, conf, path))
-        return found
 
     @property
     def secret_names(self) -> tuple[str, str]:

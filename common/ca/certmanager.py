@@ -12,7 +12,7 @@ import logging
 import re
 import time
 
-from ..errors import BackendError, Violations
+from ..errors import BackendError
 from ..x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
 from .base import CABackend
 
@@ -82,14 +82,6 @@ class CertManagerBackend(CABackend):
                                                     "CertificateRequests waiting for cert-manager", ["mesh", "backend"])
         else:
             self._latency = self._pending_gauge = None
-
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        from ..validation import validate_backend_conf
-
-        v = Violations()
-        v.extend(validate_backend_conf("certmanager", conf, path))
-        return v
 
     def _setting(self, key: str, default=None):
         """ctx.settings["certmanager"][key], else ctx.settings[key]."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from ..errors import BackendError, Violations
+from ..errors import BackendError
 from ..resources import Resource
 from ..x509util import public_keys_match
 from .localca import LocalCABackend
@@ -17,14 +17,6 @@ from .localca import LocalCABackend
 
 class ProvidedBackend(LocalCABackend):
     type_name = "provided"
-
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        from ..validation import validate_backend_conf
-
-        found = Violations()
-        found.extend(validate_backend_conf(cls.type_name, conf, path))
-        return found
 
     def _ca_source(self):
         cert_pem = self.read(self.conf.get("cert"), "cert")

@@ -28,7 +28,7 @@ import hvac
 import hvac.exceptions
 
 from ..datasource import describe
-from ..errors import BackendError, Violations
+from ..errors import BackendError
 from ..x509util import Identity, IssuedCert, split_chain
 from . import vault_auth
 from .base import CABackend
@@ -83,15 +83,6 @@ class VaultBackend(CABackend):
         self._closed = False
         self._last_background_error = ""
         self._metrics_init()
-
-    # -- static ---------------------------------------------------------------
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        from ..validation import validate_backend_conf
-
-        found = Violations()
-        found.extend(validate_backend_conf(cls.type_name, conf, path))
-        return found
 
     # -- fields -----------------------------------------------------------------
     def _field(self, rel: str) -> str:
