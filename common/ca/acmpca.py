@@ -99,20 +99,12 @@ class AcmPcaBackend(CABackend):
 
     def _metrics_init(self) -> None:
         m = self.ctx.metrics
-        self._latency = self._throttles = None
+        self._throttles = None
         if m is None:
             return
-        self._latency = m.histogram(
-            "mzsim_backend_request_seconds", "Latency of CA backend requests",
-            ("backend_type", "mesh", "backend", "operation", "outcome"))
         self._throttles = m.counter(
             "mzsim_acmpca_throttles_total", "ACM PCA calls answered with throttling",
             ("mesh", "backend", "operation"))
-
-    def _observe(self, operation: str, outcome: str, seconds: float) -> None:
-        if self._latency is not None:
-            self._latency.observe(seconds, backend_type=self.type_name, mesh=self.mesh, backend=self.name,
-                                  operation=operation, outcome=outcome)
 
     def _count_throttle(self, operation: str) -> None:
         if self._throttles is not None:
@@ -187,9 +179,9 @@ class AcmPcaBackend(CABackend):
                     failure = classify(e, self.endpoint)
                     if failure is None:
                         raise
-                    self._observe(operation, failure.code, time.monotonic() - start)
+                    self.observe_request(operation, failure.code, time.monotonic() - start)
                 else:
-                    self._observe(operation, "ok", time.monotonic() - start)
+                    self.observe_request(operation, "ok", time.monotonic() - start)
                     return result
             if not failure.throttled:
                 raise self._error(failure, operation)

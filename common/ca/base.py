@@ -27,6 +27,8 @@ from ..resources import Resource
 from ..x509util import Identity, IssuedCert
 
 DEFAULT_DP_LIFETIME = 24 * 3600.0
+REQUEST_SECONDS = "mzsim_backend_request_seconds"
+REQUEST_LABELS = ("backend_type", "mesh", "backend", "operation", "outcome")
 
 
 @dataclass
@@ -51,6 +53,7 @@ class CABackend(abc.ABC):
         self.name: str = spec.get("name", "")
         self.conf: dict = spec.get("conf") or {}
         self.ctx = ctx
+        self._request_seconds = None  # the histogram, once a request is observed
 
     # -- static ---------------------------------------------------------------
     @classmethod
@@ -84,6 +87,16 @@ class CABackend(abc.ABC):
     @property
     def conf_path(self) -> str:
         return f"mtls.backends[{self.name}].conf"
+
+    def observe_request(self, operation: str, outcome: str, seconds: float) -> None:
+        """One request to the CA's server, in mzsim_backend_request_seconds (when metrics are on)."""
+        if self.ctx.metrics is None:
+            return
+        if self._request_seconds is None:
+            self._request_seconds = self.ctx.metrics.histogram(REQUEST_SECONDS, "Latency of CA backend requests",
+                                                               REQUEST_LABELS)
+        self._request_seconds.observe(seconds, backend_type=self.type_name, mesh=self.mesh, backend=self.name,
+                                      operation=operation, outcome=outcome)
 
     def read(self, ds: dict, field_name: str) -> bytes:
         return resolve(ds, f"{self.conf_path}.{field_name}", self.mesh, self.ctx.secret_lookup)

@@ -75,13 +75,9 @@ class CertManagerBackend(CABackend):
         self._client = None
         self._last_ca: list[str] = []
         self._pending = 0
-        if ctx.metrics is not None:
-            self._latency = ctx.metrics.histogram("mzsim_backend_request_seconds", "CA backend request latency",
-                                                  ["backend_type", "mesh", "backend", "operation", "outcome"])
-            self._pending_gauge = ctx.metrics.gauge("mzsim_certmanager_pending_requests",
-                                                    "CertificateRequests waiting for cert-manager", ["mesh", "backend"])
-        else:
-            self._latency = self._pending_gauge = None
+        self._pending_gauge = ctx.metrics.gauge(
+            "mzsim_certmanager_pending_requests", "CertificateRequests waiting for cert-manager",
+            ["mesh", "backend"]) if ctx.metrics is not None else None
 
     def _setting(self, key: str, default=None):
         """ctx.settings["certmanager"][key], else ctx.settings[key]."""
@@ -124,9 +120,7 @@ class CertManagerBackend(CABackend):
             result = "timeout"
             raise
         finally:
-            if self._latency is not None:
-                self._latency.observe(time.monotonic() - started, backend_type="certmanager", mesh=self.mesh,
-                                      backend=self.name, operation="issue", outcome=result)
+            self.observe_request("issue", result, time.monotonic() - started)
 
     async def _issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
         from lightkube import ApiError

@@ -100,20 +100,12 @@ class VaultBackend(CABackend):
     # -- metrics ----------------------------------------------------------------
     def _metrics_init(self) -> None:
         m = self.ctx.metrics
-        self._latency = self._ttl_gauge = None
+        self._ttl_gauge = None
         if m is None:
             return
-        self._latency = m.histogram(
-            "mzsim_backend_request_seconds", "Latency of CA backend requests",
-            ("backend_type", "mesh", "backend", "operation", "outcome"))
         self._ttl_gauge = m.gauge(
             "mzsim_vault_token_ttl_seconds", "Seconds until the vault backend's token expires",
             ("mesh", "backend"))
-
-    def _observe(self, operation: str, outcome: str, seconds: float) -> None:
-        if self._latency is not None:
-            self._latency.observe(seconds, backend_type=self.type_name, mesh=self.mesh, backend=self.name,
-                                  operation=operation, outcome=outcome)
 
     def _publish_ttl(self) -> None:
         left = self.token_ttl_remaining()
@@ -132,11 +124,11 @@ class VaultBackend(CABackend):
             try:
                 result = await loop.run_in_executor(self._pool, fn, *args)
             except Exception as e:  # noqa: BLE001 - translated below; unknown ones re-raise
-                self._observe(operation, "error", time.monotonic() - start)
+                self.observe_request(operation, "error", time.monotonic() - start)
                 raise to_backend_error(e, self.address, field_path=self._field(field_rel or "address"),
                                        address_field=self._field("agentAddress" if self.agent else "address"),
                                        tls_field=self._field("tls")) from None
-            self._observe(operation, "ok", time.monotonic() - start)
+            self.observe_request(operation, "ok", time.monotonic() - start)
             return result
 
     def _build_client(self) -> hvac.Client:
