@@ -11,9 +11,9 @@ the same OpenBao dev server in the same run, with an EC role and an RSA role.
   until every dataplane holds a certificate.
 
 Vault makes the keys, so RSA runs at about 20/s: the RSA role gets a smaller N.
-Each round runs direct, then the engine; the ratio reported is the median of
-the rounds' engine/direct (beside the median rates). The target is
-engine/direct >= 0.8 for both roles. Writes bench/results/issuance-vault.json.
+Each round runs both (direct first in odd rounds, the engine first in even
+ones); the ratio reported is the median of the rounds' engine/direct (beside
+the median rates). The target is engine/direct >= 0.8 for both roles. Writes bench/results/issuance-vault.json.
 """
 from __future__ import annotations
 
@@ -89,20 +89,27 @@ def direct_loop(setup: SetupResult, count: int, threads: int) -> dict:
 async def role_case(workdir: str, setup: SetupResult, key_type: str, n: int, rounds: int) -> dict:
     threads = IssuanceConfig().concurrency
     directs, engines = [], []
+    label = key_type.upper()
     for r in range(1, rounds + 1):
-        progress(f"round {r}/{rounds}: {key_type.upper()} role, direct hvac loop, {n} issues from {threads} threads")
-        directs.append(direct_loop(setup, n, threads))
-        progress(f"  direct: {directs[-1]['per_second']}/s")
-        progress(f"round {r}/{rounds}: {key_type.upper()} role, engine, {n} dataplanes")
-        run = await time_engine(os.path.join(workdir, f"zone-{key_type}-{r}.db"), setup.mesh,
-                                mesh_resources(setup) + dataplanes(setup.mesh, n), n, f"vault {key_type}")
-        run["ratio_to_direct"] = round(run["per_second"] / directs[-1]["per_second"], 3)
-        progress(f"  engine: {run['per_second']}/s, {run['ratio_to_direct']:.0%} of direct")
-        engines.append(run)
+        # Odd rounds run direct first, even rounds the engine first, so neither always meets
+        # the server warmer (or fuller) than the other.
+        for side in (("direct", "engine") if r % 2 else ("engine", "direct")):
+            if side == "direct":
+                progress(f"round {r}/{rounds}: {label} role, direct hvac loop, {n} issues from {threads} threads")
+                directs.append(direct_loop(setup, n, threads))
+                progress(f"  direct: {directs[-1]['per_second']}/s")
+            else:
+                progress(f"round {r}/{rounds}: {label} role, engine, {n} dataplanes")
+                engines.append(await time_engine(os.path.join(workdir, f"zone-{key_type}-{r}.db"), setup.mesh,
+                                                 mesh_resources(setup) + dataplanes(setup.mesh, n), n,
+                                                 f"vault {key_type}"))
+                progress(f"  engine: {engines[-1]['per_second']}/s")
+        engines[-1]["ratio_to_direct"] = round(engines[-1]["per_second"] / directs[-1]["per_second"], 3)
+        progress(f"  round {r}: engine/direct {engines[-1]['ratio_to_direct']:.0%}")
     direct, engine = median_run(directs), median_run(engines)
     # The headline is the median of each round's engine/direct: a round's two runs are back to back,
     # so a neighbour's load mostly hits both; the medians of the rates are reported beside it.
-    ratio = statistics.median(run["ratio_to_direct"] for run in engines)
+    ratio = round(statistics.median(run["ratio_to_direct"] for run in engines), 3)
     return {"key_type": key_type, "dataplanes": n, "pki": setup.pki, "role": setup.role,
             "direct": direct, "engine": engine, "ratio": ratio,
             "ratio_of_median_rates": round(engine["per_second"] / direct["per_second"], 3),
