@@ -30,6 +30,17 @@ def identity(z: Zone, name: str, mesh: str = "default"):
     return body if status == 200 else None
 
 
+def next_identity(z: Zone, name: str, previous: dict, timeout: float = 15) -> dict:
+    """Wait for a certificate other than `previous` (a rotation or a reissue)."""
+    return wait_until(lambda: (i := identity(z, name)) and i["serial"] != previous["serial"] and i, timeout,
+                      what=f"a new certificate for {name}")
+
+
+def lifetime_of(ident: dict) -> float:
+    parse = lambda t: dt.datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(ident["notAfter"]) - parse(ident["notBefore"])).total_seconds()
+
+
 def test_zones_issue_certificates_that_verify_against_the_builtin_ca_from_global(cluster):
     g = cluster.add(Global(cluster.dir))
     zones = [cluster.add(Zone(cluster.dir, f"zone-{i}", g)) for i in (1, 2)]
@@ -72,10 +83,10 @@ def test_certificates_rotate_at_four_fifths_of_their_lifetime(cluster):
     assert g.put("/meshes/default", builtin_mesh("default", "5s"))[0] == 201
     first = wait_until(lambda: identity(z, "dp-0"), 15)
     issued_at = dt.datetime.now(dt.timezone.utc)
-    second = wait_until(lambda: (i := identity(z, "dp-0")) and i["serial"] != first["serial"] and i, 15)
+    second = next_identity(z, "dp-0", first)
     renewed_after = (dt.datetime.now(dt.timezone.utc) - issued_at).total_seconds()
     # 4/5 of 5 s = 4 s after issue (the first was issued before `issued_at`, so allow slack below).
-    assert 2.5 <= renewed_after <= 6.0, renewed_after
+    assert 2.5 <= renewed_after <= 8.0, renewed_after
     old_end = dt.datetime.fromisoformat(first["notAfter"].replace("Z", "+00:00"))
     assert dt.datetime.now(dt.timezone.utc) < old_end + dt.timedelta(seconds=1)  # renewed before expiry
     assert second["serial"] != first["serial"]
@@ -89,10 +100,8 @@ def test_a_mesh_change_triggers_reissue(cluster):
     first = wait_until(lambda: identity(z, "dp-0"), 15)
     mesh = builtin_mesh("default", "2h")
     assert g.put("/meshes/default", mesh)[0] == 200
-    second = wait_until(lambda: (i := identity(z, "dp-0")) and i["serial"] != first["serial"] and i, 15)
-    lifetime = (dt.datetime.fromisoformat(second["notAfter"].replace("Z", "+00:00")) -
-                dt.datetime.fromisoformat(second["notBefore"].replace("Z", "+00:00"))).total_seconds()
-    assert lifetime >= 2 * 3600
+    second = next_identity(z, "dp-0", first)
+    assert lifetime_of(second) >= 2 * 3600
 
 
 def test_issuance_keeps_working_while_global_is_down(cluster):
