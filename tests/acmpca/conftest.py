@@ -5,7 +5,6 @@ package is emptied (no credentials, profiles, endpoints or instance metadata),
 so every test says where its credentials come from."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -17,10 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from common.acmpcasetup import SetupResult, setup_acmpca
-from common.ca.base import BackendContext
-from common.ca.registry import build
-from common.metrics import Registry
-from common.resources import secret
+from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
 from tests.support.wait import free_port, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -177,29 +173,6 @@ def no_faults_left(request):
         request.getfixturevalue("acm").clear_faults()
 
 
-class Secrets:
-    """A mesh-scoped secret store for data sources; values can change at runtime."""
-
-    def __init__(self):
-        self._items = {}
-
-    def put(self, mesh: str, name: str, value: bytes | str) -> None:
-        self._items[(mesh, name)] = secret(name, value, mesh)
-
-    def lookup(self, mesh: str, name: str):
-        return self._items.get((mesh, name))
-
-
-@pytest.fixture
-def secrets():
-    return Secrets()
-
-
-@pytest.fixture
-def metrics():
-    return Registry()
-
-
 MESH = "acm-mesh"
 
 
@@ -228,17 +201,13 @@ def creds(secrets):
 @pytest.fixture
 async def make_backend(secrets, metrics):
     """Build acmpca backends; all are closed when the test ends."""
-    made = []
+    backends = Backends(secrets, metrics)
 
     def _make(spec: dict, endpoint: str | None, mesh: str = MESH, dp_key_type: str = "ec", **opts):
         settings = {"acmpca": {**FAST, **opts}}
         if endpoint:
             settings["acmpca_endpoint_url"] = endpoint
-        ctx = BackendContext(secret_lookup=secrets.lookup, metrics=metrics, settings=settings,
-                             dp_key_type=dp_key_type)
-        backend = build(mesh, spec, ctx)
-        made.append(backend)
-        return backend
+        return backends.build(mesh, spec, settings=settings, dp_key_type=dp_key_type)
 
     yield _make
-    await asyncio.gather(*(b.close() for b in made))
+    await backends.close_all()

@@ -1,12 +1,3 @@
 from __future__ import annotations
 
-import pytest
-
-from common.store import Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(str(tmp_path / "store.db"))
-    yield s
-    s.close()
+from tests.support.backends import store  # noqa: F401 (fixture)

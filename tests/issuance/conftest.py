@@ -7,15 +7,8 @@ import pytest
 from common.ca.base import BackendContext
 from common.metrics import Registry
 from common.resources import Resource
-from common.store import Store
+from tests.support.backends import store  # noqa: F401 (fixture)
 from zone_cp.issuance import IssuanceConfig, IssuanceEngine, ManualClock
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(str(tmp_path / "zone.db"))
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -3,19 +3,15 @@ TLS server (session, started on first use) and a raft + static-seal server for
 restart tests (per test). Every test gets its own PKI mount."""
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 
 import pytest
 import requests
 
-from common.ca.base import BackendContext
-from common.ca.registry import build
-from common.metrics import Registry
 from common.openbao import BaoServer, start_dev_server
-from common.resources import secret
 from common.vaultsetup import setup_vault
+from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
 from tests.support.wait import free_port
 
 ROOT_TOKEN = "root"
@@ -98,29 +94,6 @@ def pki(bao, mesh_name):
     return setup_vault(bao.address, ROOT_TOKEN, mesh_name, pki=unique("pki"), key_type="ec")
 
 
-class Secrets:
-    """A mesh-scoped secret store for data sources; values can change at runtime."""
-
-    def __init__(self):
-        self._items = {}
-
-    def put(self, mesh: str, name: str, value: bytes | str) -> None:
-        self._items[(mesh, name)] = secret(name, value, mesh)
-
-    def lookup(self, mesh: str, name: str):
-        return self._items.get((mesh, name))
-
-
-@pytest.fixture
-def secrets():
-    return Secrets()
-
-
-@pytest.fixture
-def metrics():
-    return Registry()
-
-
 def vault_spec(address: str, pki: str, role: str, *, auth: dict | None = None, name: str = "vault-1",
                **from_cp) -> dict:
     conf = {"address": address, "pki": pki, "role": role, **from_cp}
@@ -132,17 +105,13 @@ def vault_spec(address: str, pki: str, role: str, *, auth: dict | None = None, n
 @pytest.fixture
 async def make_backend(secrets, metrics):
     """Build vault backends for a mesh; all are closed when the test ends."""
-    made = []
+    backends = Backends(secrets, metrics)
 
     def _make(mesh: str, spec: dict, **settings):
-        ctx = BackendContext(secret_lookup=secrets.lookup, metrics=metrics,
-                             settings={"vault": settings} if settings else {})
-        backend = build(mesh, spec, ctx)
-        made.append(backend)
-        return backend
+        return backends.build(mesh, spec, settings={"vault": settings} if settings else {})
 
     yield _make
-    await asyncio.gather(*(b.close() for b in made))
+    await backends.close_all()
 
 
 def token_auth(secret_name: str = "vault-token") -> dict:
