@@ -168,11 +168,18 @@ class _Steps:
         text = self.run(f"read the CA of {pki}", read)
         return [text] if "BEGIN CERTIFICATE" in text else []
 
-    def ensure_root(self, pki: str, common_name: str, uri_sans: str, ttl: str) -> str:
+    def kept_root(self, pki: str) -> str:
+        """The root certificate of the CA `pki` already has, which setup keeps; '' if it has none."""
         chain = self.ca_chain(pki)
-        if chain:
-            self.say(f"{pki} already has a CA; keeping it")
-            return split_chain(chain)[1][0]
+        if not chain:
+            return ""
+        self.say(f"{pki} already has a CA; keeping it")
+        return split_chain(chain)[1][0]
+
+    def ensure_root(self, pki: str, common_name: str, uri_sans: str, ttl: str) -> str:
+        kept = self.kept_root(pki)
+        if kept:
+            return kept
         data = self.post(f"generate the root CA of {pki}", f"{pki}/root/generate/internal",
                          common_name=common_name, uri_sans=uri_sans, ttl=ttl)["data"]
         self.say(f'generated root CA "{common_name}" in {pki} (TTL {ttl})')
@@ -226,10 +233,9 @@ def _ensure_intermediate(steps: _Steps, mesh: str, pki: str, root_pki: str, ca_t
                          intermediate_ttl: str) -> str:
     steps.ensure_pki(root_pki, ca_ttl)
     root_pem = steps.ensure_root(root_pki, "Organization CA", "", ca_ttl)
-    chain = steps.ca_chain(pki)
-    if chain:
-        steps.say(f"{pki} already has a CA; keeping it")
-        return split_chain(chain)[1][0]
+    kept = steps.kept_root(pki)
+    if kept:
+        return kept
     csr = steps.post(f"generate the intermediate CSR of {pki}", f"{pki}/intermediate/generate/internal",
                      common_name=f"Kong Mesh Mesh {mesh}", uri_sans=f"spiffe://{mesh}")["data"]["csr"]
     signed = steps.post(f"sign the intermediate of {pki} with {root_pki}", f"{root_pki}/root/sign-intermediate",
