@@ -15,6 +15,14 @@ from ..x509util import public_keys_match
 from .localca import LocalCABackend
 
 
+def _extension(cert: x509.Certificate, kind):
+    """The value of the certificate's extension of class `kind`, or None."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
 class ProvidedBackend(LocalCABackend):
     type_name = "provided"
 
@@ -29,17 +37,11 @@ class ProvidedBackend(LocalCABackend):
         def reject(message: str, where: str = cert_field):
             raise BackendError(message, retryable=False, field_path=where)
 
-        try:
-            basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            basic = None
+        basic = _extension(cert, x509.BasicConstraints)
         if basic is None or not basic.ca:
             reject("the certificate is not a CA (basicConstraints CA=true is missing); supply a CA "
                    "certificate, or use a builtin backend")
-        try:
-            usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            usage = None
+        usage = _extension(cert, x509.KeyUsage)
         if usage is None or not usage.key_cert_sign:
             reject("the CA certificate lacks the keyCertSign key usage, so it cannot sign certificates; "
                    "reissue it with keyUsage keyCertSign (and cRLSign)")
