@@ -27,6 +27,19 @@ class SetupResult:
             "conf": {"issuerRef": {"name": self.issuer, "kind": self.kind, "group": "cert-manager.io"}}}]}}
 
 
+async def _create_unless_exists(client, obj) -> bool:
+    """Create `obj`; False if it already exists (409), which setup keeps."""
+    from lightkube import ApiError
+
+    try:
+        await client.create(obj)
+    except ApiError as e:
+        if e.status.code != 409:
+            raise
+        return False
+    return True
+
+
 async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPACE, issuer: str = DEFAULT_ISSUER,
                             cluster_issuer: bool = False, key_type: str = "ec",
                             progress: Callable[[str], None] | None = None) -> SetupResult:
@@ -41,12 +54,8 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
     client = make_client(kubeconfig)
     secret_name = f"{issuer}-ca"
     try:
-        try:
-            await client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+        if await _create_unless_exists(client, Namespace(metadata=ObjectMeta(name=namespace))):
             say(f"created namespace {namespace}")
-        except ApiError as e:
-            if e.status.code != 409:
-                raise
         try:
             existing = await client.get(Secret, secret_name, namespace=namespace)
             root_pem = base64.b64decode(existing.data["tls.crt"]).decode()
@@ -63,13 +72,8 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
             say(f"created CA secret {namespace}/{secret_name}")
         res = ClusterIssuer if cluster_issuer else Issuer
         md = {"name": issuer} if cluster_issuer else {"name": issuer, "namespace": namespace}
-        try:
-            await client.create(res(metadata=md, spec={"ca": {"secretName": secret_name}}))
-            say(f"created {'ClusterIssuer' if cluster_issuer else 'Issuer'} {issuer}")
-        except ApiError as e:
-            if e.status.code != 409:
-                raise
-            say(f"kept {'ClusterIssuer' if cluster_issuer else 'Issuer'} {issuer}")
+        created = await _create_unless_exists(client, res(metadata=md, spec={"ca": {"secretName": secret_name}}))
+        say(f"{'created' if created else 'kept'} {'ClusterIssuer' if cluster_issuer else 'Issuer'} {issuer}")
     finally:
         await client.close()
     return SetupResult(namespace, issuer, "ClusterIssuer" if cluster_issuer else "Issuer", secret_name, root_pem)
