@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .waiting import free_port, wait_until
+from .waiting import free_port, stop_process, wait_until
 
 DEV_ROOT_TOKEN = "root"
 
@@ -75,14 +75,7 @@ class BaoServer:
         wait_until(ok, timeout, interval=0.05, what=f"bao at {self.address} healthy")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def start_dev_server(workdir: str, *, tls: bool = False, root_token: str = DEV_ROOT_TOKEN) -> BaoServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import time
 from typing import Awaitable, Callable, TypeVar
 
@@ -74,6 +75,19 @@ async def async_wait_until(cond: Callable[[], Awaitable[T] | T], timeout: float 
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout}s waiting for {what or cond}: last error {last_exc!r}")
         await asyncio.sleep(interval)
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM, up to `timeout` seconds to exit, then SIGKILL. A process that is
+    gone (or was never started) is left alone."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:

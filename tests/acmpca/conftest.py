@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from common.acmpcasetup import SetupResult, setup_acmpca
+from common.waiting import stop_process
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
 from tests.support.wait import free_port, wait_until
 
@@ -79,14 +80,7 @@ class AcmServer:
             raise AssertionError(f"server exited with {self.proc.returncode}; see {self.workdir}/server.log")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
     def _open(self, method: str, path: str, body: dict | None = None, timeout: float = 5):
         import ssl
