@@ -10,7 +10,6 @@ Writes bench/results/acmpca_rate.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -25,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from common.acmpcasetup import setup_acmpca  # noqa: E402
 from common.ca.acmpca_client import make_client  # noqa: E402
-from common.waiting import free_port, wait_until  # noqa: E402
+from bench.benchutil import write_results  # noqa: E402
+from common.waiting import free_port, stop_process, wait_until  # noqa: E402
 from common.x509util import Identity, build_csr, csr_to_pem, generate_key  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,11 +103,8 @@ def main() -> int:
                 results["servers"][f"{kind} {key_algorithm}"] = figure
                 print(f"{kind:8} {key_algorithm:14} {figure['issue_get_per_second']:7.1f} issue+get/s", flush=True)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=2)
+            stop_process(proc)
+    write_results(RESULTS, results)
     print(f"moto CA key load: {results['moto_ca_key_load_ms']} ms per call; written to {RESULTS}")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0

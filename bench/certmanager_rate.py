@@ -25,11 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lightkube.resources.core_v1 import Secret  # noqa: E402
 
+from bench.benchutil import write_results  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
 from common.ca.certmanager import CertManagerBackend  # noqa: E402
 from common.certmanagersetup import setup_certmanager  # noqa: E402
 from common.kubeclient import make_client  # noqa: E402
-from common.waiting import free_port, wait_port, wait_until  # noqa: E402
+from common.waiting import free_port, stop_process, wait_port, wait_until  # noqa: E402
 from common.x509util import Identity  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,13 +115,10 @@ def main() -> None:
             result = asyncio.run(measure(kubeconfig, a.seconds, a.concurrency, a.age))
         finally:
             for p in reversed(procs):
-                p.terminate()
-                p.wait(10)
+                stop_process(p)
     result = {"bench": "certmanager_rate", "python": platform.python_version(), "cpus": os.cpu_count(),
               "dp_key": "ec", "ca_key": "ec", **result}
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(result, f, indent=2)
+    write_results(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

@@ -36,7 +36,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.issuance_engine import dataplanes, machine, median_run, now_iso, progress, time_engine, write_results  # noqa: E402,E501
+from bench.benchutil import machine, median_run, now_iso, progress, write_results  # noqa: E402
+from bench.issuance_engine import dataplanes, time_engine  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
 from common.resources import Resource  # noqa: E402
 from common.store import Store  # noqa: E402

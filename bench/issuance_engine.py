@@ -1,42 +1,16 @@
-"""What the issuance benchmark's cases share: output, medians, the machine, the
-dataplanes, and timing the zone issuance engine until every dataplane holds a
-certificate."""
+"""What the issuance benchmark's cases share: the dataplanes, and timing the
+zone issuance engine until every dataplane holds a certificate."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import platform
 import time
 
+from bench.benchutil import progress
 from common.ca.base import BackendContext
 from common.metrics import Registry
 from common.resources import Resource
 from common.store import Store
 from zone_cp.issuance import IssuanceConfig, IssuanceEngine
-
-
-def progress(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median rate (a real run, so its fields agree with each other)."""
-    return dict(sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2])
-
-
-def machine() -> dict:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def write_results(path: str, result: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
 
 
 def dataplanes(mesh: str, n: int, services: int = 10) -> list[Resource]:

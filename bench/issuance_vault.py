@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import hvac
 
-from bench.issuance_engine import dataplanes, machine, median_run, now_iso, progress, time_engine, write_results
+from bench.benchutil import machine, median_run, now_iso, progress, write_results
+from bench.issuance_engine import dataplanes, time_engine
 from common.ca.vault_session import PrivateFiles, build_session
 from common.openbao import start_dev_server
 from common.resources import Resource, secret

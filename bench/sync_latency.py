@@ -13,7 +13,6 @@ Writes bench/results/sync_latency.json. Target: p99 < 100 ms at 100 zones.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.benchutil import write_results  # noqa: E402
 from common.waiting import free_port_range, wait_port, wait_until  # noqa: E402
 from scenarios.launcher import Global, Proc, http  # noqa: E402
 
@@ -92,9 +92,7 @@ def main() -> int:
     out = {"benchmark": "sync_latency", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "target": "p99 < 100 ms at 100 zones", "results": results,
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(out, f, indent=2)
+    write_results(RESULTS, out)
     print(f"wrote {RESULTS}")
     return 0
 
