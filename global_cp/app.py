@@ -1,14 +1,13 @@
 """The global control plane process: stores, token issuer, KDS server, API."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 import uuid
 
 from aiohttp import web
 
+from common.signals import wait_for_stop_signal
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
 from common.store import Store
@@ -61,12 +60,7 @@ class GlobalCP:
 async def run(config: GlobalConfig) -> None:
     cp = GlobalCP(config)
     await cp.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"mzsim global ready: api http://{config.host}:{config.api_port} "
-          f"kds ws://{config.host}:{config.kds_port}/kds", flush=True)
-    await stop.wait()
+    await wait_for_stop_signal(f"mzsim global ready: api http://{config.host}:{config.api_port} "
+                               f"kds ws://{config.host}:{config.kds_port}/kds")
     log.info("shutting down")
     await cp.stop()

@@ -6,12 +6,12 @@ import asyncio
 import copy
 import logging
 import os
-import signal
 import time
 import uuid
 
 from aiohttp import web
 
+from common.signals import wait_for_stop_signal
 from common.ca.base import BackendContext
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
@@ -159,12 +159,7 @@ async def run(base: ZoneConfig) -> None:
     zones = [Zone(cfg) for cfg in zone_configs(base)]
     for z in zones:
         await z.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     names = ", ".join(z.name for z in zones) if len(zones) <= 5 else f"{len(zones)} zones"
-    print(f"mzsim zone ready: {names} (API from port {zones[0].config.api_port})", flush=True)
-    await stop.wait()
+    await wait_for_stop_signal(f"mzsim zone ready: {names} (API from port {zones[0].config.api_port})")
     log.info("shutting down")
     await asyncio.gather(*(z.stop() for z in zones), return_exceptions=True)

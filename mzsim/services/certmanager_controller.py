@@ -24,8 +24,8 @@ import datetime as dt
 import logging
 import random
 import re
-import signal
 
+from common.signals import wait_for_stop_signal
 from common.x509util import cert_to_pem, load_certs, load_key, sign_csr, utcnow
 
 log = logging.getLogger("mzsim.certmanager-controller")
@@ -329,12 +329,8 @@ async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_n
     controller = Controller(client, namespace, approve=approve, cluster_resource_namespace=cluster_resource_namespace,
                             resync_seconds=resync_seconds)
     task = asyncio.create_task(controller.run())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"mzsim certmanager-controller ready: namespace {namespace or 'all'}, approve={approve}", flush=True)
-    await stop.wait()
+    await wait_for_stop_signal(f"mzsim certmanager-controller ready: namespace {namespace or 'all'}, "
+                               f"approve={approve}")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await client.close()

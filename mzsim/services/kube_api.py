@@ -13,10 +13,11 @@ import json
 import logging
 import os
 import secrets
-import signal
 
 import yaml
 from aiohttp import web
+
+from common.signals import wait_for_stop_signal
 
 from .kube_store import (HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector,
                          write_private)
@@ -264,11 +265,6 @@ async def serve(host: str, port: int, kubeconfig_out: str, data_file: str | None
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     write_private(kubeconfig_out, yaml.safe_dump(kubeconfig(f"http://{host}:{port}", token)))  # holds the token
-    print(f"mzsim kube-api ready: http://{host}:{port} (kubeconfig {kubeconfig_out})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop_signal(f"mzsim kube-api ready: http://{host}:{port} (kubeconfig {kubeconfig_out})")
     await api.close_watches()
     await runner.cleanup()
