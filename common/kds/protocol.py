@@ -80,7 +80,6 @@ class Sender:
         self.nacks = 0
         self.refused: list[str] = []
         self.acked_at: float | None = None  # clock time of the last ACK/NACK
-        self._now = 0.0
 
     def _kind_counts(self, batch: Batch) -> _Counter:
         c = _Counter(r.kind for r in batch.upserts)
@@ -118,10 +117,9 @@ class Sender:
         batch = self.in_flight
         if batch is None or nonce != batch.nonce:
             return False
-        self._now = now
         self.in_flight = None
         self.acked_version = batch.version
-        self.acked_at = self._now
+        self.acked_at = now
         rejected_kinds = _Counter(str(r).split(" ", 1)[0] for r in rejected)
         for kind, n in self._kind_counts(batch).items():
             st = self.stats.setdefault(kind, KindStats())

@@ -76,12 +76,18 @@ def test_zones_issue_certificates_that_verify_against_the_builtin_ca_from_global
     assert serials["zone-1.web-1"] == identity(zones[0], "web-1")["serial"]
 
 
-def test_certificates_rotate_at_four_fifths_of_their_lifetime(cluster):
+def certified_zone(cluster, dataplanes: int, expiration: str):
+    """Global + one zone with simulated dataplanes in a builtin mesh; returns
+    (global, zone, dp-0's first certificate)."""
     g = cluster.add(Global(cluster.dir))
-    z = cluster.add(Zone(cluster.dir, "zone-1", g, extra_args=["--dataplanes", "2"]))
+    z = cluster.add(Zone(cluster.dir, "zone-1", g, extra_args=["--dataplanes", str(dataplanes)]))
     wait_connected(z)
-    assert g.put("/meshes/default", builtin_mesh("default", "5s"))[0] == 201
-    first = wait_until(lambda: identity(z, "dp-0"), 15)
+    assert g.put("/meshes/default", builtin_mesh("default", expiration))[0] == 201
+    return g, z, wait_until(lambda: identity(z, "dp-0"), 15)
+
+
+def test_certificates_rotate_at_four_fifths_of_their_lifetime(cluster):
+    g, z, first = certified_zone(cluster, 2, "5s")
     issued_at = dt.datetime.now(dt.timezone.utc)
     second = next_identity(z, "dp-0", first)
     renewed_after = (dt.datetime.now(dt.timezone.utc) - issued_at).total_seconds()
@@ -93,11 +99,7 @@ def test_certificates_rotate_at_four_fifths_of_their_lifetime(cluster):
 
 
 def test_a_mesh_change_triggers_reissue(cluster):
-    g = cluster.add(Global(cluster.dir))
-    z = cluster.add(Zone(cluster.dir, "zone-1", g, extra_args=["--dataplanes", "1"]))
-    wait_connected(z)
-    assert g.put("/meshes/default", builtin_mesh("default", "1h"))[0] == 201
-    first = wait_until(lambda: identity(z, "dp-0"), 15)
+    g, z, first = certified_zone(cluster, 1, "1h")
     mesh = builtin_mesh("default", "2h")
     assert g.put("/meshes/default", mesh)[0] == 200
     second = next_identity(z, "dp-0", first)
