@@ -27,9 +27,9 @@ from lightkube.resources.core_v1 import Secret  # noqa: E402
 
 from bench.benchutil import write_results  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
-from common.ca.certmanager import CertManagerBackend  # noqa: E402
+from common.ca.certmanager.backend import CertManagerBackend  # noqa: E402
 from common.certmanagersetup import setup_certmanager  # noqa: E402
-from common.kubeclient import make_client  # noqa: E402
+from common.ca.certmanager.kube import make_client  # noqa: E402
 from common.waiting import free_port, stop_process, wait_port, wait_until  # noqa: E402
 from common.x509util import Identity  # noqa: E402
 

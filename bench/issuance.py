@@ -39,6 +39,7 @@ sys.path.insert(0, ROOT)
 from bench.benchutil import machine, median_run, now_iso, progress, write_results  # noqa: E402
 from bench.issuance_engine import dataplanes, time_engine  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
+from common.ca.settings import BackendSettings, LocalCASettings  # noqa: E402
 from common.resources import Resource  # noqa: E402
 from common.store import Store  # noqa: E402
 from common.x509util import Identity, cert_to_pem, generate_key, key_to_pem, load_certs, load_key, sign_identity  # noqa: E402
@@ -74,7 +75,7 @@ async def engine_run(workdir: str, mesh: Resource, ca_secrets: list[Resource], n
     mode = "threads" if threads else "inline"
     timed = await time_engine(os.path.join(workdir, f"zone-{mode}.db"), MESH,
                               [mesh] + ca_secrets + dataplanes(MESH, n), n, mode,
-                              dp_key_type=dp_key_type, settings={"localca": {"threads": threads}})
+                              dp_key_type=dp_key_type, settings=BackendSettings(localca=LocalCASettings(threads)))
     return {"mode": mode, **timed}
 
 

@@ -29,7 +29,8 @@ import hvac
 
 from bench.benchutil import machine, median_run, now_iso, progress, write_results
 from bench.issuance_engine import dataplanes, time_engine
-from common.ca.vault_session import PrivateFiles, build_session
+from common.ca.private_files import PrivateFiles
+from common.ca.vault.session import build_session
 from common.openbao import start_dev_server
 from common.resources import Resource, secret
 from common.vaultsetup import SetupResult, setup_vault

@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from .ca.acmpca import SIGNING_ALGORITHMS
-from .ca.acmpca_client import backoff_delay, classify, failure_error, make_client
+from .ca.acmpca.backend import SIGNING_ALGORITHMS
+from .ca.acmpca.client import backoff_delay, classify, failure_error, make_client
 from .errors import BackendError
 
 Progress = Callable[[str], None]

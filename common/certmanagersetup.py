@@ -48,7 +48,7 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
     from lightkube.models.meta_v1 import ObjectMeta
     from lightkube.resources.core_v1 import Namespace, Secret
 
-    from .kubeclient import ClusterIssuer, Issuer, make_client
+    from .ca.certmanager.kube import ClusterIssuer, Issuer, make_client
 
     say = progress or (lambda _m: None)
     client = make_client(kubeconfig)

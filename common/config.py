@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from typing import Any
 
@@ -48,7 +49,7 @@ def _coerce(value: Any, f: dataclasses.Field, hint, where: str) -> Any:
             items = value if isinstance(value, (list, tuple, set, frozenset)) else [
                 v.strip() for v in str(value).split(",") if v.strip()]
             return (origin or hint)(items) if origin not in (None,) else list(items)
-        if origin is typing.Union or str(origin) == "types.UnionType":
+        if origin is typing.Union or origin is types.UnionType:
             args = [a for a in typing.get_args(hint) if a is not type(None)]
             if value is None or value == "":
                 return None

@@ -18,7 +18,7 @@ import hvac
 import hvac.exceptions
 import yaml
 
-from .ca.vault_errors import to_backend_error
+from .ca.vault.errors import to_backend_error
 from .errors import BackendError
 from .x509util import split_chain
 

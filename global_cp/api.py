@@ -6,16 +6,16 @@ import logging
 
 from aiohttp import web
 
+from common.ca import registry
 from common.ca.base import BackendContext
 from common.durations import DurationError, parse_duration
-from common.errors import BadRequest, Conflict, NotFound, ValidationError, Violation
+from common.errors import BadRequest, NotFound, ValidationError, Violation
 from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
 from common.resources import Resource
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
 
 from .dashboard import dashboard_handler
-from .secret_refs import meshes_using_secret
 
 log = logging.getLogger("mzsim.global.api")
 
@@ -87,7 +87,7 @@ class GlobalApi:
                     raise ValidationError(list(violations))
             ctx = BackendContext(secret_lookup=lambda m, n: self.store.get("Secret", n, m),
                                  environment="global", metrics=self.cp.metrics,
-                                 kubeconfig=self.cp.config.kubeconfig or None)
+                                 kubeconfig=self.cp.config.kubeconfig or None, settings=self.cp.config.backends)
             skip = frozenset(self.cp.config.mtls.skip_test_issue_types)
             try:
                 extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),
@@ -105,16 +105,16 @@ class GlobalApi:
                              status=200 if previous else 201)
 
     def _mesh_warnings(self, mesh: Resource) -> list[str]:
-        mtls = mesh.spec.get("mtls") or {}
-        types = {b.get("type") for b in mtls.get("backends") or []}
-        if "certmanager" not in types:
-            return []
-        universal = [s["name"] for s in self._statuses()
-                     if s["active"] and (s["environment"] or "universal") != "kubernetes"]
-        if not universal:
-            return []
-        return [f"certmanager works only in Kubernetes zones; these connected zones are universal and will "
-                f"reject mesh {mesh.name!r}: {', '.join(universal)}"]
+        """Connected zones whose environment cannot run the mesh's backends (they will NACK it)."""
+        allowed = registry.zone_environments(mesh)
+        refusing: dict[str, list[str]] = {}
+        for s in self._statuses():
+            environment = s["environment"] or "universal"
+            if s["active"] and environment not in allowed:
+                refusing.setdefault(environment, []).append(s["name"])
+        return [f"{'; '.join(registry.environment_problems(mesh, environment))}. These connected "
+                f"{environment} zones will reject mesh {mesh.name!r}: {', '.join(zones)}"
+                for environment, zones in sorted(refusing.items())]
 
     async def delete_mesh(self, request):
         name = request.match_info["name"]
@@ -148,9 +148,10 @@ class GlobalApi:
     async def delete_secret(self, request):
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         self._get("Secret", name, mesh)
-        users = meshes_using_secret(self.store.list("Mesh"), mesh, name)
-        if users:
-            raise Conflict(f"secret {name!r} is in use by {', '.join(users)}; change those backends first")
+        users = registry.secret_users(self.store.list("Mesh"), mesh, name)
+        if users:  # as Kuma's secret validator: a 400 naming who uses it
+            raise ValidationError([Violation("name", f"secret {name!r} is in use by {', '.join(users)}; "
+                                                     "remove the reference from the mesh before the secret")])
         self.store.delete("Secret", name, mesh)
         return json_response({})
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.ca.settings import BackendSettings
 from common.config import duration_field
 
 
@@ -38,3 +39,4 @@ class GlobalConfig:
     kds: KdsConfig = field(default_factory=KdsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
+    backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

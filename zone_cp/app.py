@@ -53,6 +53,7 @@ class Zone:
             dp_key_type=s.dp_key_type,
             kubeconfig=self.config.kubeconfig or None,
             system_namespace=self.config.system_namespace,
+            settings=self.config.backends,
             metrics=self.metrics,
         )
         cfg = IssuanceConfig(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.ca.settings import BackendSettings
 from common.config import duration_field
 
 
@@ -46,3 +47,4 @@ class ZoneConfig:
     mesh: str = "default"
     kds: ZoneKdsConfig = field(default_factory=ZoneKdsConfig)
     issuance: IssuanceSettings = field(default_factory=IssuanceSettings)
+    backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning, per backend type

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from common.ca import registry
 from common.kds.adapters import check_batch
 from common.kds.kinds import DOWNSTREAM_KINDS
 from common.kds.messages import Batch
@@ -17,17 +18,12 @@ GLOBAL_STORE_ID = "kds.global_store_id"
 
 
 def environment_check(environment: str) -> Callable[[Resource], str | None]:
-    """certmanager works only in Kubernetes zones (seed: certmanager.md)."""
+    """A Mesh whose backends this zone's environment cannot run (certmanager outside Kubernetes) is rejected."""
 
     def check(r: Resource) -> str | None:
-        if r.kind != "Mesh" or environment == "kubernetes":
+        if r.kind != "Mesh":
             return None
-        for b in (r.spec.get("mtls") or {}).get("backends") or []:
-            if b.get("type") == "certmanager":
-                return (f"backend {b.get('name')!r} is certmanager, which works only in Kubernetes zones; "
-                        f"this zone's environment is {environment}. Run the zone with --environment kubernetes, "
-                        f"or use another backend for meshes that span universal zones")
-        return None
+        return "; ".join(registry.environment_problems(r, environment)) or None
 
     return check
 

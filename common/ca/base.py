@@ -1,8 +1,8 @@
-"""The CA backend interface. One module per backend type; see registry.py.
+"""The CA backend runtime interface. One subpackage per backend type
+(`common/ca/<type>/`); registry.py answers the static questions.
 
 In the manner of Kuma's ca.Manager and SPIRE's upstream authorities:
 
-- `validate_conf(conf, path)` is static: shape and values only, no I/O;
 - `ensure()` runs on global before a mesh is stored (builtin creates its CA
   and returns the secrets to store; others return nothing);
 - `issue(identity, lifetime)` returns leaf + chain + key + roots;
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..datasource import SecretLookup, resolve, resolve_text
 from ..durations import parse_duration
-from ..errors import Violations
+from ..metrics import Registry
 from ..resources import Resource
 from ..x509util import Identity, IssuedCert
+from .settings import BackendSettings
+from .templates import render_common_name
 
 DEFAULT_DP_LIFETIME = 24 * 3600.0
 REQUEST_SECONDS = "mzsim_backend_request_seconds"
@@ -40,8 +41,8 @@ class BackendContext:
     dp_key_type: str = "ec"  # "ec" (P-256) or "rsa" (2048) for data plane keys
     kubeconfig: str | None = None  # certmanager: path to a kubeconfig
     system_namespace: str = "kong-mesh-system"
-    settings: dict[str, Any] = field(default_factory=dict)  # per-type extras (timeouts, endpoints)
-    metrics: Any = None  # common.metrics.Registry or None
+    settings: BackendSettings = field(default_factory=BackendSettings)  # process-level tuning per type
+    metrics: Registry | None = None
 
 
 class CABackend(abc.ABC):
@@ -54,18 +55,6 @@ class CABackend(abc.ABC):
         self.conf: dict = spec.get("conf") or {}
         self.ctx = ctx
         self._request_seconds = None  # the histogram, once a request is observed
-
-    # -- static ---------------------------------------------------------------
-    @classmethod
-    def validate_conf(cls, conf: dict, path: str) -> Violations:
-        """Static checks of `conf`; `path` is e.g. 'mtls.backends[0].conf'. The rules
-        live in common/validation/backends (by type_name), so the API, the CLI and
-        the zones agree."""
-        from ..validation import validate_backend_conf
-
-        found = Violations()
-        found.extend(validate_backend_conf(cls.type_name, conf, path))
-        return found
 
     # -- runtime --------------------------------------------------------------
     async def ensure(self) -> list[Resource]:
@@ -106,8 +95,6 @@ class CABackend(abc.ABC):
 
     def common_name(self, identity: Identity) -> str:
         """Render conf.commonName ('{{ tag "kuma.io/service" }}.mesh')."""
-        from .templates import render_common_name
-
         return render_common_name(self.conf.get("commonName", ""), identity)
 
 

@@ -8,7 +8,7 @@ Where the work runs (bench/issuance.py measures both): EC keys signed by an EC
 CA are made on the event loop, about 0.25 ms, cheaper than a thread hop, and
 threads add nothing there. RSA key generation (tens of milliseconds) and RSA
 CA signatures release the GIL, so those go to threads: the loop stays
-responsive and a second core helps. settings["localca"]["threads"] overrides.
+responsive and a second core helps. backends.localca.threads overrides.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class LocalCABackend(CABackend):
         return ca
 
     def _threaded(self, ca: LoadedCA) -> bool:
-        setting = (self.ctx.settings.get("localca") or {}).get("threads")
+        setting = self.ctx.settings.localca.threads
         if setting is not None:
             return bool(setting)
         return self.ctx.dp_key_type != "ec" or isinstance(ca.key, rsa.RSAPrivateKey)

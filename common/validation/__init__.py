@@ -8,17 +8,17 @@ checked for shape only and resolved later by whoever uses them.
     validate_resource(res)        any kind, dispatched by res.kind
     validate_mesh(res)            a Mesh (mtls, logging, tracing, metrics, ...)
     validate_mesh_update(old, new)  Kuma's rule for changing a stored Mesh
-    validate_backend_conf(type, conf, path)  one mTLS backend's conf
+    validate_backend_conf(type, conf, path)  one mTLS backend's conf (rules: common/ca/<type>/conf.py)
 """
 from __future__ import annotations
 
 from ..errors import Violation, Violations
 from ..resources import KINDS, Resource
-from .backends import KNOWN_TYPES, validate_backend_conf
+from ..ca.registry import KNOWN_TYPES, check_backend_conf
 from .dataplane import check_dataplane, check_dataplane_insight
 from .mesh import check_mesh, validate_mesh, validate_mesh_update
 from .mtls import MAX_MTLS_BACKENDS
-from .names import check_mesh_ref, check_name
+from ..schema.names import check_mesh_ref, check_name
 from .secret import check_secret
 from .zone import check_zone, check_zone_insight
 
@@ -39,6 +39,14 @@ _SPEC_CHECKS = {
     "Dataplane": check_dataplane,
     "DataplaneInsight": check_dataplane_insight,
 }
+
+
+def validate_backend_conf(type_name: str, conf: dict, path: str) -> list[Violation]:
+    """Every violation of `conf` for a backend of `type_name`; `path` is where the
+    conf sits, e.g. 'mtls.backends[0].conf'. No I/O: data sources are not read."""
+    v = Violations()
+    check_backend_conf(v, type_name, conf, path)
+    return v.items
 
 
 def validate_resource(res: Resource) -> list[Violation]:

@@ -9,8 +9,8 @@ accepts a `networking.gateway` (with its own kuma.io/service tag) instead.
 from __future__ import annotations
 
 from ..errors import Violations
-from .names import check_address, check_tags, is_ip
-from .shape import check_known, check_list, check_mapping, check_port, check_str, field, index, one_of, optional
+from ..schema.names import check_address, check_tags, is_ip
+from ..schema.shape import check_known, check_list, check_mapping, check_port, check_str, field, index, one_of, optional
 
 DATAPLANE_FIELDS = ("networking", "metrics", "probes")
 NETWORKING_FIELDS = ("address", "advertisedAddress", "inbound", "outbound", "gateway", "admin",

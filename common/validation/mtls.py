@@ -8,18 +8,14 @@ from __future__ import annotations
 
 from ..durations import DurationError, is_rotation_expiration, parse_duration
 from ..errors import Violations
-from .backends import KNOWN_TYPES, check_backend_conf
-from .names import MAX_NAME, check_name
-from .shape import check_bool, check_known, check_list, check_mapping, check_str, field, index, one_of, optional
+from ..ca.builtin import ca_secret_names
+from ..ca.registry import KNOWN_TYPES, check_backend_conf
+from ..schema.names import MAX_NAME, check_name
+from ..schema.shape import check_bool, check_known, check_list, check_mapping, check_str, field, index, one_of, optional
 
 MAX_MTLS_BACKENDS = 1
 BACKEND_FIELDS = ("name", "type", "dpCert", "conf", "mode", "rootChain")
 MODES = ("STRICT", "PERMISSIVE")
-
-
-def builtin_secret_names(mesh: str, backend: str) -> tuple[str, str]:
-    """The secrets global stores a builtin CA in (Kuma's naming)."""
-    return f"{mesh}.ca-builtin-cert-{backend}", f"{mesh}.ca-builtin-key-{backend}"
 
 
 def check_mtls(v: Violations, mtls, mesh_name: str, *, max_backends: int = MAX_MTLS_BACKENDS) -> None:
@@ -60,7 +56,7 @@ def _check_backend(v: Violations, backend, path: str, mesh_name: str) -> str | N
     name = backend.get("name")
     usable = name if isinstance(name, str) and name else None
     if check_name(v, name, field(path, "name")) and backend.get("type") == "builtin" and mesh_name:
-        cert_secret = builtin_secret_names(mesh_name, name)[0]
+        cert_secret = ca_secret_names(mesh_name, name)[0]
         if len(cert_secret) > MAX_NAME:
             v.add(field(path, "name"), f"is too long: the CA secret name would have {len(cert_secret)} "
                                        f"characters, over {MAX_NAME}; shorten the backend name")

@@ -10,7 +10,7 @@ import re
 from urllib.parse import urlsplit
 
 from ..errors import Violations
-from .shape import (check_bool, check_known, check_list, check_mapping, check_port, check_str, field, index,
+from ..schema.shape import (check_bool, check_known, check_list, check_mapping, check_port, check_str, field, index,
                     is_number, one_of, optional)
 
 LOGGING_TYPES = ("tcp", "file")

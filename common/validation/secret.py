@@ -5,7 +5,7 @@ import base64
 import binascii
 
 from ..errors import Violations
-from .shape import check_known
+from ..schema.shape import check_known
 
 
 def check_secret(v: Violations, spec: dict) -> None:

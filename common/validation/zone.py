@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import Violations
-from .shape import check_bool, check_known, check_list, check_mapping, index, optional
+from ..schema.shape import check_bool, check_known, check_list, check_mapping, index, optional
 
 
 def check_zone(v: Violations, spec: dict) -> None:

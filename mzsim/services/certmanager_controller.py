@@ -93,7 +93,7 @@ class Controller:
 
     # -- informers ---------------------------------------------------------------
     async def run(self) -> None:
-        from common.kubeclient import CertificateRequest, ClusterIssuer, Issuer
+        from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 
         await asyncio.gather(
             self._informer(CertificateRequest, self.namespace, self._on_request, self._forget),
@@ -141,7 +141,7 @@ class Controller:
                 log.warning("resync failed: %s", e)
 
     async def _requeue(self, matches) -> None:
-        from common.kubeclient import CertificateRequest
+        from common.ca.certmanager.kube import CertificateRequest
 
         async for obj in self.client.list(CertificateRequest, namespace=self.namespace):
             if not is_terminal(obj) and matches((obj.spec or {}).get("issuerRef") or {}):
@@ -234,7 +234,7 @@ class Controller:
     async def _issuer(self, kind: str, name: str, namespace: str):
         from lightkube import ApiError
 
-        from common.kubeclient import ClusterIssuer, Issuer
+        from common.ca.certmanager.kube import ClusterIssuer, Issuer
 
         try:
             if kind == "ClusterIssuer":
@@ -273,7 +273,7 @@ class Controller:
     async def _set_issuer_ready(self, kind: str, issuer, ready: dict) -> None:
         from lightkube.types import PatchType
 
-        from common.kubeclient import ClusterIssuer, Issuer
+        from common.ca.certmanager.kube import ClusterIssuer, Issuer
 
         conds = conditions_of(issuer)
         if _same(conds.get("Ready"), ready):
@@ -310,7 +310,7 @@ class Controller:
     async def _patch_status(self, obj, conds: dict, **fields):
         from lightkube.types import PatchType
 
-        from common.kubeclient import CertificateRequest
+        from common.ca.certmanager.kube import CertificateRequest
 
         status = {**(obj.status or {}), **fields, "conditions": list(conds.values())}
         new = await self.client.patch(CertificateRequest.Status, obj.metadata.name,
@@ -323,7 +323,7 @@ class Controller:
 
 async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_namespace: str,
               resync_seconds: float = RESYNC_SECONDS) -> None:
-    from common.kubeclient import make_client
+    from common.ca.certmanager.kube import make_client
 
     client = make_client(kubeconfig)
     controller = Controller(client, namespace, approve=approve, cluster_resource_namespace=cluster_resource_namespace,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from common.acmpcasetup import SetupResult, setup_acmpca
+from common.ca.acmpca import AcmpcaSettings
+from common.ca.settings import BackendSettings
 from common.waiting import stop_process
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
 from tests.support.wait import free_port, wait_until
@@ -198,10 +200,8 @@ async def make_backend(secrets, metrics):
     backends = Backends(secrets, metrics)
 
     def _make(spec: dict, endpoint: str | None, mesh: str = MESH, dp_key_type: str = "ec", **opts):
-        settings = {"acmpca": {**FAST, **opts}}
-        if endpoint:
-            settings["acmpca_endpoint_url"] = endpoint
-        return backends.build(mesh, spec, settings=settings, dp_key_type=dp_key_type)
+        settings = AcmpcaSettings(**{**FAST, **opts}, endpoint_url=endpoint or "")
+        return backends.build(mesh, spec, settings=BackendSettings(acmpca=settings), dp_key_type=dp_key_type)
 
     yield _make
     await backends.close_all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from common.validation import validate_backend_conf
 from common.errors import BackendError
 from common.x509util import Identity, verify_chain
 
@@ -117,10 +118,8 @@ async def test_placeholder_region_fails_before_any_call(acm, make_backend):
     assert acm.requests() == []
 
 
-def test_validate_conf_uses_the_shared_rules():
-    from common.ca.registry import backend_class
-
-    cls = backend_class("acmpca")
-    assert not cls.validate_conf({"arn": "arn:aws:acm-pca:us-east-1:1:certificate-authority/x"}, "c")
-    bad = cls.validate_conf({"arn": "nope", "auth": {"awsCredentials": {"accessKey": {"inline": "QQ=="}}}}, "c")
-    assert {v.field for v in bad.items} == {"c.arn", "c.auth.awsCredentials.accessKeySecret"}
+def test_conf_rules_come_from_the_type():
+    assert not validate_backend_conf("acmpca", {"arn": "arn:aws:acm-pca:us-east-1:1:certificate-authority/x"}, "c")
+    bad = validate_backend_conf("acmpca", {"arn": "nope", "auth": {"awsCredentials": {"accessKey": {"inline": "QQ=="}}}},
+                                "c")
+    assert {v.field for v in bad} == {"c.arn", "c.auth.awsCredentials.accessKeySecret"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.ca.base import BackendContext
+from common.ca.acmpca import AcmpcaSettings
+from common.ca.settings import BackendSettings
 from common.errors import MzsimError
 from common.resources import Resource
 
@@ -20,7 +22,7 @@ def mesh(spec: dict) -> Resource:
 
 def context(acm, secrets) -> BackendContext:
     return BackendContext(secret_lookup=secrets.lookup, environment="global",
-                          settings={"acmpca_endpoint_url": acm.endpoint, "acmpca": FAST})
+                          settings=BackendSettings(acmpca=AcmpcaSettings(**FAST, endpoint_url=acm.endpoint)))
 
 
 async def rejection(acm, secrets, spec: dict) -> str:

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from common.ca.acmpca_client import make_client
+from common.ca.acmpca.client import make_client
 from common.x509util import Identity, build_csr, csr_to_pem, generate_key, utcnow, verify_chain
 
 from .conftest import SETUP_KEY

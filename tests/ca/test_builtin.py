@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from common.validation import validate_backend_conf
 from common.ca import registry
 from common.errors import BackendError
 from common.x509util import Identity, load_certs, load_key, uri_sans_of, utcnow, verify_chain
@@ -120,8 +121,7 @@ async def test_leaf_outliving_the_ca_is_a_clear_error(store):
         await backend(store, builtin("ca-1"), environment="universal").issue(IDENTITY, 86400)
 
 
-def test_validate_conf_uses_static_validation():
-    cls = registry.backend_class("builtin")
-    assert not cls.validate_conf({"caCert": {"keyType": "ec"}}, "mtls.backends[0].conf")
-    found = cls.validate_conf({"caCert": {"keyType": "ec", "RSAbits": 4096}}, "mtls.backends[0].conf")
-    assert [v.field for v in found.items] == ["mtls.backends[0].conf.caCert.RSAbits"]
+def test_conf_rules_come_from_the_type():
+    assert not validate_backend_conf("builtin", {"caCert": {"keyType": "ec"}}, "mtls.backends[0].conf")
+    found = validate_backend_conf("builtin", {"caCert": {"keyType": "ec", "RSAbits": 4096}}, "mtls.backends[0].conf")
+    assert [v.field for v in found] == ["mtls.backends[0].conf.caCert.RSAbits"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.validation import validate_backend_conf
 from common.ca import registry
 from common.errors import BackendError, DataSourceError, error_text
 from common.resources import secret
@@ -70,6 +71,6 @@ async def test_missing_secret_names_the_field(store):
     assert 'secret "nope" not found in mesh "m1"' in str(err.value)
 
 
-def test_validate_conf_uses_static_validation():
-    found = registry.backend_class("provided").validate_conf({"cert": {"secret": "x"}}, "mtls.backends[1].conf")
-    assert [v.field for v in found.items] == ["mtls.backends[1].conf.key"]
+def test_conf_rules_come_from_the_type():
+    found = validate_backend_conf("provided", {"cert": {"secret": "x"}}, "mtls.backends[1].conf")
+    assert [v.field for v in found] == ["mtls.backends[1].conf.key"]

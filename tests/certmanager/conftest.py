@@ -7,7 +7,7 @@ import os
 import pytest
 
 from common.certmanagersetup import setup_certmanager
-from common.kubeclient import make_client
+from common.ca.certmanager.kube import make_client
 from scenarios.launcher import Proc
 from tests.support.wait import free_port, wait_port, wait_until
 

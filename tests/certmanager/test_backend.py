@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 
 import pytest
@@ -12,11 +13,14 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
+from common.ca import registry
 from common.ca.base import BackendContext
-from common.ca.certmanager import CertManagerBackend, outcome
+from common.ca.certmanager import CertmanagerSettings
+from common.ca.certmanager.backend import CertManagerBackend, outcome
+from common.ca.settings import BackendSettings
 from common.certmanagersetup import setup_certmanager
 from common.errors import BackendError
-from common.kubeclient import CertificateRequest, ClusterIssuer, Issuer
+from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.metrics import Registry
 from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
 from tests.support.wait import async_wait_until
@@ -29,7 +33,7 @@ WEB = Identity("default", "web-1", {"kuma.io/service": ["web"], "version": ["v2"
 def backend(kube, issuer_ref: dict, *, namespace: str = NAMESPACE, wait: float = 10.0,
             environment: str = "kubernetes", metrics=None, **conf) -> CertManagerBackend:
     ctx = BackendContext(environment=environment, kubeconfig=kube.kubeconfig, system_namespace=namespace,
-                         settings={"certmanager": {"wait_seconds": wait}}, metrics=metrics)
+                         settings=BackendSettings(certmanager=CertmanagerSettings(wait_seconds=wait)), metrics=metrics)
     return CertManagerBackend("default", {"name": "cm-1", "type": "certmanager",
                                           "conf": {"issuerRef": issuer_ref, **conf}}, ctx)
 
@@ -223,10 +227,13 @@ async def test_an_unapproved_request_times_out_clearly_then_an_approver_fixes_it
 
 
 async def test_a_universal_zone_refuses_certmanager(kube):
-    b = backend(kube, {"name": "my-ca-issuer"}, environment="universal")
+    ctx = BackendContext(environment="universal", kubeconfig=kube.kubeconfig)
+    spec = {"name": "cm-1", "type": "certmanager", "conf": {"issuerRef": {"name": "my-ca-issuer"}}}
     with pytest.raises(BackendError, match="only in Kubernetes zones.*--environment kubernetes") as err:
-        await b.issue(WEB, 600)
+        registry.build("default", spec, ctx)
     assert err.value.retryable is False
+    for environment in ("kubernetes", "global"):
+        await registry.build("default", spec, dataclasses.replace(ctx, environment=environment)).close()
 
 
 async def test_a_wait_survives_an_api_server_restart_by_polling(tmp_path, caplog):

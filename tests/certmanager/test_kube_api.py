@@ -12,7 +12,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Secret
 from lightkube.types import PatchType
 
-from common.kubeclient import CertificateRequest, load_config, make_client
+from common.ca.certmanager.kube import CertificateRequest, load_config, make_client
 
 from .conftest import KubeEnv
 

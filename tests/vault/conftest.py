@@ -11,6 +11,8 @@ import requests
 
 from common.openbao import BaoServer, start_dev_server
 from common.vaultsetup import setup_vault
+from common.ca.settings import BackendSettings
+from common.ca.vault import VaultSettings
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
 from tests.support.wait import free_port
 
@@ -108,7 +110,7 @@ async def make_backend(secrets, metrics):
     backends = Backends(secrets, metrics)
 
     def _make(mesh: str, spec: dict, **settings):
-        return backends.build(mesh, spec, settings={"vault": settings} if settings else {})
+        return backends.build(mesh, spec, settings=BackendSettings(vault=VaultSettings(**settings)))
 
     yield _make
     await backends.close_all()

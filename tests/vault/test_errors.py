@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.validation import validate_backend_conf
 from common.errors import BackendError, DataSourceError
 from common.vaultsetup import setup_vault
 from common.x509util import Identity
@@ -83,13 +84,11 @@ async def test_no_auth_configured(bao, pki, make_backend, mesh_name):
     assert "set one of auth.token, auth.tls or auth.aws, or agentAddress" in err.value.message
 
 
-def test_validate_conf_uses_the_shared_validation():
-    from common.ca.vault import VaultBackend
-
+def test_conf_rules_come_from_the_type():
     good = {"fromCp": {"address": "https://vault:8200", "pki": "kmesh-pki-default", "role": "dataplane-proxies",
                        "auth": {"aws": None}}}
-    assert not VaultBackend.validate_conf(good, "mtls.backends[0].conf")
+    assert not validate_backend_conf("vault", good, "mtls.backends[0].conf")
     bad = {"fromCp": {"address": "https://vault:8200", "role": "dataplane-proxies"}}
-    fields = {v.field for v in VaultBackend.validate_conf(bad, "mtls.backends[0].conf").items}
+    fields = {v.field for v in validate_backend_conf("vault", bad, "mtls.backends[0].conf")}
     assert "mtls.backends[0].conf.fromCp.pki" in fields
     assert "mtls.backends[0].conf.fromCp.auth" in fields

@@ -7,7 +7,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from common.ca.vault import VaultBackend
+from common.ca.vault.backend import VaultBackend
+from common.validation import validate_backend_conf
 from common.errors import BackendError
 from common.resources import parse_text
 from common.vaultsetup import setup_vault
@@ -135,7 +136,7 @@ def test_cli_setup_prints_token_and_mesh(bao, tmp_path, capsys, mesh_name):
     from_cp = mesh.spec["mtls"]["backends"][0]["conf"]["fromCp"]
     assert (mesh.name, from_cp["pki"], from_cp["role"]) == (mesh_name, pki, "dataplane-proxies")
     assert from_cp["auth"]["token"] == {"secret": secret_res.name}
-    assert not VaultBackend.validate_conf(mesh.spec["mtls"]["backends"][0]["conf"], "conf")
+    assert not validate_backend_conf("vault", mesh.spec["mtls"]["backends"][0]["conf"], "conf")
     assert load_certs(root_out.read_bytes())[0].subject.rfc4514_string() == f"CN=Kong Mesh {mesh_name}"
 
 

@@ -109,7 +109,7 @@ async def test_close_stops_renewal_quietly(bao, pki, make_backend, secrets, mesh
     await backend.issue(ident(mesh_name), 600)
     renewer = backend._renewer
     assert renewer is not None and not renewer.done()
-    caplog.set_level(logging.DEBUG, logger="common.ca.vault")
+    caplog.set_level(logging.DEBUG, logger="mzsim.ca.vault")
     await backend.close()  # the mesh was removed
     assert renewer.done()
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

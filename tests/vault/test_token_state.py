@@ -1,7 +1,7 @@
 """The token bookkeeping rules, on a hand-driven clock."""
 from __future__ import annotations
 
-from common.ca.vault_token import TokenState
+from common.ca.vault.token import TokenState
 
 
 class Clock:

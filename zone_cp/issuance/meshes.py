@@ -1,12 +1,13 @@
 """What the engine needs to know of a mesh: its enabled backend, and a
 fingerprint of everything that should trigger a reissue when it changes (the
-backend entry and the secrets it refers to, including a builtin CA)."""
+backend entry and the secrets it reads, a builtin CA included: registry.backend_secrets)."""
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
 
+from common.ca import registry
 from common.ca.base import dp_lifetime
 from common.resources import Resource
 from common.datasource import SecretLookup
@@ -23,28 +24,6 @@ class MeshView:
     lifetime: float
 
 
-def secret_refs(mesh: str, spec: dict) -> list[str]:
-    """Names of the mesh secrets a backend entry reads."""
-    names: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("secret"), str):
-                names.append(node["secret"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(spec.get("conf") or {})
-    if spec.get("type") == "builtin":
-        from common.ca.builtin import ca_secret_names
-
-        names.extend(ca_secret_names(mesh, spec.get("name", "")))
-    return sorted(set(names))
-
-
 def mesh_view(lookup: SecretLookup, mesh: Resource | None) -> MeshView | None:
     """None when the mesh is gone or mTLS is off (no enabled backend)."""
     if mesh is None:
@@ -56,7 +35,7 @@ def mesh_view(lookup: SecretLookup, mesh: Resource | None) -> MeshView | None:
     if spec is None:
         return None
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
-    for name in secret_refs(mesh.name, spec):
+    for name in sorted(registry.backend_secrets(mesh.name, spec)):
         found = lookup(mesh.name, name)
         h.update(f"\0{name}\0{found.spec.get('data') if found else '-'}".encode())
     try:

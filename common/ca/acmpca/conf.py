@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 
 from ...errors import Violations
-from ..datasource import check_data_source, optional_data_source
-from ..shape import check_known, check_mapping, field, required_str
-from .common import check_common_name
+from ...schema.datasource import check_data_source, optional_data_source
+from ...schema.shape import check_known, check_mapping, field, required_str
+from ..conf_common import check_common_name
 
 ARN_PATTERN = re.compile(
     r"^arn:aws(-[a-z]+)*:acm-pca:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:certificate-authority/[A-Za-z0-9_-]+$"

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import asyncio
 
-from ..durations import parse_duration
-from ..errors import BackendError
-from ..resources import Resource, secret
-from ..x509util import cert_to_pem, key_to_pem, make_ca
-from .localca import LocalCABackend
+from ...durations import parse_duration
+from ...errors import BackendError
+from ...resources import Resource, secret
+from ...x509util import cert_to_pem, key_to_pem, make_ca
+from ..localca import LocalCABackend
+from . import ca_secret_names
 
 DEFAULT_CA_EXPIRATION = "10y"
 DEFAULT_RSA_BITS = 2048
-
-
-def ca_secret_names(mesh: str, backend: str) -> tuple[str, str]:
-    """(certificate secret, key secret) of a builtin backend."""
-    return f"{mesh}.ca-builtin-cert-{backend}", f"{mesh}.ca-builtin-key-{backend}"
 
 
 class BuiltinBackend(LocalCABackend):

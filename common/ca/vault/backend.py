@@ -6,7 +6,7 @@ Auth (conf.fromCp): `agentAddress` (a Vault agent adds the token), `auth.token`,
 `namespace` goes in X-Vault-Namespace.
 
 hvac blocks, so every call runs on this backend's own worker threads, at most
-`concurrency` at a time (settings["vault"]["concurrency"], default 8).
+`concurrency` at a time (VaultSettings: config key backends.vault.concurrency).
 
 Token lifecycle: the token is looked up once, renewed (renew-self) when less
 than a third of its period is left, before an issue and by a background task
@@ -27,20 +27,19 @@ from concurrent.futures import ThreadPoolExecutor
 import hvac
 import hvac.exceptions
 
-from ..datasource import describe
-from ..errors import BackendError
-from ..x509util import Identity, IssuedCert, split_chain
-from . import vault_auth
-from .base import CABackend
-from .templates import render_common_name
-from .vault_errors import to_backend_error
-from .vault_session import PrivateFiles, build_session
-from .vault_token import TokenState
+from ...datasource import describe
+from ...errors import BackendError
+from ...x509util import Identity, IssuedCert, split_chain
+from . import auth as vault_auth
+from ..base import CABackend
+from ..templates import render_common_name
+from .errors import to_backend_error
+from ..private_files import PrivateFiles
+from .session import build_session
+from .token import TokenState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mzsim.ca.vault")
 
-DEFAULT_CONCURRENCY = 8
-DEFAULT_TIMEOUT = 10.0
 ROOTS_CACHE_SECONDS = 30.0
 RENEW_CHECK_MAX_INTERVAL = 60.0  # the background task looks at least this often
 RENEW_CHECK_MIN_INTERVAL = 0.2
@@ -66,12 +65,11 @@ class VaultBackend(CABackend):
         self.address: str = (self.from_cp.get("agentAddress") or self.from_cp.get("address") or "").rstrip("/")
         self.pki: str = (self.from_cp.get("pki") or "").strip("/")
         self.role: str = self.from_cp.get("role") or ""
-        settings = (ctx.settings or {}).get("vault") or {}
-        self.concurrency = int(settings.get("concurrency", DEFAULT_CONCURRENCY))
-        self.timeout = float(settings.get("timeout_seconds", DEFAULT_TIMEOUT))
+        self.concurrency = max(1, ctx.settings.vault.concurrency)
+        self.timeout = ctx.settings.vault.timeout_seconds
         self._sem = asyncio.Semaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"vault-{mesh}-{self.name}")
-        self._files = PrivateFiles()
+        self._files = PrivateFiles("vault")
         self._client: hvac.Client | None = None
         self._auth_lock = asyncio.Lock()
         self._token_bytes: bytes | None = None  # auth.token as last read

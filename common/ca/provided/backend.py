@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from ..errors import BackendError
-from ..resources import Resource
-from ..x509util import public_keys_match
-from .localca import LocalCABackend
+from ...errors import BackendError
+from ...resources import Resource
+from ...x509util import public_keys_match
+from ..localca import LocalCABackend
 
 
 def _extension(cert: x509.Certificate, kind):

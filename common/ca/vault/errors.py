@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import hvac.exceptions
 import requests
 
-from ..errors import BackendError
+from ...errors import BackendError
 
 _RETRYABLE_STATUS = {429, 500, 502, 503}
 

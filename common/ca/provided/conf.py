@@ -10,8 +10,8 @@ read (common/ca/provided), not here: static validation does no I/O.
 from __future__ import annotations
 
 from ...errors import Violations
-from ..datasource import required_data_source
-from ..shape import check_known
+from ...schema.datasource import required_data_source
+from ...schema.shape import check_known
 
 
 def check(v: Violations, conf: dict, path: str) -> None:

@@ -2,7 +2,8 @@
 CertificateRequests in the system namespace, with a real Kubernetes client
 (lightkube), so it works unchanged against a real cluster.
 
-Works only in Kubernetes zones (seed: certmanager.md). Every request is deleted
+Works only in Kubernetes zones (seed: certmanager.md): registry.build refuses
+it elsewhere. Every request is deleted
 when done, whatever the outcome, so none pile up (as istio-csr and SPIRE do)."""
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ import logging
 import re
 import time
 
-from ..errors import BackendError
-from ..x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
-from .base import CABackend
+from ...errors import BackendError
+from ...x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
+from ..base import CABackend
 
 log = logging.getLogger("mzsim.ca.certmanager")
 
-DEFAULT_WAIT = 30.0
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 _NAME_PART = re.compile(r"[^a-z0-9-]+")
 
@@ -67,7 +67,7 @@ class CertManagerBackend(CABackend):
 
     def __init__(self, mesh, spec, ctx):
         super().__init__(mesh, spec, ctx)
-        self.wait_seconds = float(self._setting("wait_seconds", DEFAULT_WAIT))
+        self.wait_seconds = ctx.settings.certmanager.wait_seconds
         self.namespace = ctx.system_namespace
         ref = self.conf.get("issuerRef") or {}
         self.issuer_ref = {"name": ref.get("name", ""), "kind": ref.get("kind") or "Issuer",
@@ -79,17 +79,12 @@ class CertManagerBackend(CABackend):
             "mzsim_certmanager_pending_requests", "CertificateRequests waiting for cert-manager",
             ["mesh", "backend"]) if ctx.metrics is not None else None
 
-    def _setting(self, key: str, default=None):
-        """ctx.settings["certmanager"][key], else ctx.settings[key]."""
-        s = self.ctx.settings or {}
-        return (s.get("certmanager") or {}).get(key, s.get(key, default))
-
     def _kube(self):
         if self._client is None:
-            from ..kubeclient import KubeConfigError, make_client
+            from .kube import KubeConfigError, make_client
 
             try:
-                self._client = make_client(self.ctx.kubeconfig, self._setting("kube_url"), self._setting("kube_token"))
+                self._client = make_client(self.ctx.kubeconfig)
             except KubeConfigError as e:
                 raise BackendError(str(e), retryable=False) from None
             except Exception as e:  # noqa: BLE001 - a malformed kubeconfig: say which and why
@@ -103,10 +98,6 @@ class CertManagerBackend(CABackend):
             self._pending_gauge.set(self._pending, mesh=self.mesh, backend=self.name)
 
     async def issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
-        if self.ctx.environment not in ("kubernetes", "global"):
-            raise BackendError(f"certmanager works only in Kubernetes zones; this zone's environment is "
-                               f"{self.ctx.environment}. Run the zone with --environment kubernetes --kubeconfig FILE",
-                               retryable=False)
         started = time.monotonic()
         result = "error"
         try:
@@ -125,7 +116,7 @@ class CertManagerBackend(CABackend):
     async def _issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
         from lightkube import ApiError
 
-        from ..kubeclient import CertificateRequest
+        from .kube import CertificateRequest
 
         key = await asyncio.to_thread(generate_key, self.ctx.dp_key_type)
         csr = csr_to_pem(build_csr(identity, key, self.common_name(identity), self.conf.get("dnsNames") or ()))
@@ -189,7 +180,7 @@ class CertManagerBackend(CABackend):
                              f"{self.wait_seconds:g}s: {message}", retryable=True)
 
     async def _watch(self, name: str, resource_version: str, seen: list):
-        from ..kubeclient import CertificateRequest
+        from .kube import CertificateRequest
 
         try:
             async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
@@ -210,7 +201,7 @@ class CertManagerBackend(CABackend):
         raise _WatchFailed("watch ended")
 
     async def _poll(self, name: str, deadline: float, seen: list) -> None:
-        from ..kubeclient import CertificateRequest
+        from .kube import CertificateRequest
 
         while time.monotonic() < deadline:
             try:

@@ -3,12 +3,12 @@ Private CA (`IssueCertificate`, then `GetCertificate`).
 
 - Region and partition come from `conf.arn`; the endpoint from the standard
   AWS_ENDPOINT_URL_ACM_PCA / AWS_ENDPOINT_URL variables (botocore reads them),
-  or settings["acmpca_endpoint_url"].
+  or AcmpcaSettings.endpoint_url (config key backends.acmpca.endpoint_url).
 - Credentials from `conf.auth.awsCredentials` data sources, re-read before each
   call (a new key in the secret takes effect without a restart), else the
   default AWS credential chain. `conf.caCert` verifies the endpoint's TLS.
 - boto3 blocks: calls run on this backend's own threads, at most `concurrency`
-  at a time (settings["acmpca"]["concurrency"], default 8).
+  at a time (backends.acmpca.concurrency, default 8).
 - Throttling is retried in the call with jittered backoff, then reported as
   retryable. An IssueCertificate keeps one idempotency token over its retries,
   and a certificate issued whose GetCertificate failed is fetched again on the
@@ -26,24 +26,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import BackendError
-from ..x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
-from .acmpca_client import Failure, backoff_delay, classify, failure_error, is_region, make_client, parse_arn
-from .base import CABackend
-from .vault_session import PrivateFiles
+from ...errors import BackendError
+from ...x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
+from .client import Failure, backoff_delay, classify, failure_error, is_region, make_client, parse_arn
+from ..base import CABackend
+from ..private_files import PrivateFiles
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mzsim.ca.acmpca")
 
-DEFAULTS = {
-    "concurrency": 8,
-    "timeout_seconds": 10.0,  # connect and read timeout of one call
-    "throttle_attempts": 5,  # calls per operation while throttled
-    "backoff_base_seconds": 0.1,
-    "backoff_cap_seconds": 2.0,
-    "get_wait_seconds": 10.0,  # how long GetCertificate is polled after an issue
-    "describe_cache_seconds": 60.0,
-    "roots_cache_seconds": 30.0,
-}
 PENDING_KEEP_SECONDS = 300.0  # AWS keeps an idempotency token for 5 minutes
 # The CA's key algorithm -> the SigningAlgorithm IssueCertificate must use.
 SIGNING_ALGORITHMS = {
@@ -76,13 +66,12 @@ class AcmPcaBackend(CABackend):
         parsed = parse_arn(self.arn)
         self.partition = parsed.partition if parsed else "aws"
         self.region = parsed.region if parsed else ""
-        settings = ctx.settings or {}
-        self.opts = {**DEFAULTS, **(settings.get("acmpca") or {})}
-        self.endpoint_url: str | None = settings.get("acmpca_endpoint_url") or self.opts.get("endpoint_url") or None
-        self.concurrency = int(self.opts["concurrency"])
+        self.opts = ctx.settings.acmpca
+        self.endpoint_url: str | None = self.opts.endpoint_url or None
+        self.concurrency = max(1, self.opts.concurrency)
         self._sem = asyncio.Semaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"acmpca-{mesh}-{self.name}")
-        self._files = PrivateFiles()
+        self._files = PrivateFiles("acmpca")
         self._client = None
         self._client_fp: bytes = b""
         self._retired: list = []
@@ -145,7 +134,7 @@ class AcmPcaBackend(CABackend):
                 verify = self._files.write(ca) if ca else None
                 build = functools.partial(
                     make_client, self.region, endpoint_url=self.endpoint_url, access_key=access, secret_key=secret,
-                    verify=verify, pool_size=self.concurrency, timeout=float(self.opts["timeout_seconds"]))
+                    verify=verify, pool_size=self.concurrency, timeout=self.opts.timeout_seconds)
                 old, self._client = self._client, await asyncio.get_running_loop().run_in_executor(self._pool, build)
                 self._client_fp = fp
                 self._ca = None
@@ -167,7 +156,7 @@ class AcmPcaBackend(CABackend):
     async def _call(self, operation: str, method: str, **params) -> dict:
         """One API call, retried while throttled. Raises BackendError."""
         client = await self._get_client()
-        attempts = max(1, int(self.opts["throttle_attempts"]))
+        attempts = max(1, self.opts.throttle_attempts)
         loop = asyncio.get_running_loop()
         for attempt in range(attempts):
             async with self._sem:
@@ -189,15 +178,15 @@ class AcmPcaBackend(CABackend):
             log.debug("acmpca %s of mesh %s: %s throttled (attempt %d of %d)", self.name, self.mesh, operation,
                       attempt + 1, attempts)
             if attempt + 1 < attempts:
-                await asyncio.sleep(backoff_delay(attempt, float(self.opts["backoff_base_seconds"]),
-                                                  float(self.opts["backoff_cap_seconds"])))
+                await asyncio.sleep(backoff_delay(attempt, self.opts.backoff_base_seconds,
+                                                  self.opts.backoff_cap_seconds))
         raise _extended(self._error(failure, operation), f"still throttled after {attempts} attempts")
 
     # -- the CA -------------------------------------------------------------------
     async def _signing_algorithm(self) -> str:
         """The SigningAlgorithm matching the CA's key; the CA must be ACTIVE."""
         cached = self._ca
-        if cached and time.monotonic() - cached[0] < float(self.opts["describe_cache_seconds"]):
+        if cached and time.monotonic() - cached[0] < self.opts.describe_cache_seconds:
             return cached[1]
         resp = await self._call("DescribeCertificateAuthority", "describe_certificate_authority",
                                 CertificateAuthorityArn=self.arn)
@@ -255,7 +244,7 @@ class AcmPcaBackend(CABackend):
 
     async def _fetch(self, pending_key: tuple, pending: _Pending) -> IssuedCert:
         """GetCertificate, polled while AWS is still issuing or briefly failing."""
-        deadline = time.monotonic() + float(self.opts["get_wait_seconds"])
+        deadline = time.monotonic() + self.opts.get_wait_seconds
         attempt = 0
         while True:
             try:
@@ -287,7 +276,7 @@ class AcmPcaBackend(CABackend):
 
     async def root_certs(self) -> list[str]:
         cached = self._roots
-        if cached and time.monotonic() - cached[0] < float(self.opts["roots_cache_seconds"]):
+        if cached and time.monotonic() - cached[0] < self.opts.roots_cache_seconds:
             return list(cached[1])
         resp = await self._call("GetCertificateAuthorityCertificate", "get_certificate_authority_certificate",
                                 CertificateAuthorityArn=self.arn)

@@ -13,10 +13,10 @@ CertificateRequests in the system namespace.
 from __future__ import annotations
 
 from ...errors import Violations
-from ..datasource import optional_data_source
-from ..names import check_name, is_hostname
-from ..shape import check_known, check_list, check_mapping, check_str, field, index, one_of, optional
-from .common import check_common_name
+from ...schema.datasource import optional_data_source
+from ...schema.names import check_name, is_hostname
+from ...schema.shape import check_known, check_list, check_mapping, check_str, field, index, one_of, optional
+from ..conf_common import check_common_name
 
 ISSUER_KINDS = ("Issuer", "ClusterIssuer")
 DEFAULT_KIND = "Issuer"

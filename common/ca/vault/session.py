@@ -3,15 +3,14 @@
 (auth.tls) and a connection pool as large as the backend's concurrency.
 
 requests wants certificate and key files, so the PEM bytes from data sources are
-written to private temporary files (0600), deleted by close().
+written to PrivateFiles (0600), deleted by the backend's close().
 """
 from __future__ import annotations
 
-import os
-import tempfile
-
 import requests
 from requests.adapters import HTTPAdapter
+
+from ..private_files import PrivateFiles
 
 
 class ServerNameAdapter(HTTPAdapter):
@@ -27,34 +26,6 @@ class ServerNameAdapter(HTTPAdapter):
             kwargs["server_hostname"] = self._server_name
             kwargs["assert_hostname"] = self._server_name
         super().init_poolmanager(*args, **kwargs)
-
-
-class PrivateFiles:
-    """Temporary files readable only by this process's user."""
-
-    def __init__(self):
-        self._paths: list[str] = []
-
-    def write(self, data: bytes, suffix: str = ".pem") -> str:
-        fd, path = tempfile.mkstemp(prefix="mzsim-vault-", suffix=suffix)  # mode 0600
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        self._paths.append(path)
-        return path
-
-    @property
-    def paths(self) -> list[str]:
-        return list(self._paths)
-
-    def remove_all(self) -> None:
-        for path in self._paths:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        self._paths.clear()
 
 
 def build_session(

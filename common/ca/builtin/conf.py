@@ -15,7 +15,7 @@ from __future__ import annotations
 from ...durations import ROTATION_PATTERN
 from ...errors import Violations
 from ...x509util import KEY_TYPES
-from ..shape import check_known, check_mapping, field, is_int, one_of
+from ...schema.shape import check_known, check_mapping, field, is_int, one_of
 
 MIN_RSA_BITS = 2048
 # Kuma sets no upper bound; we cap it so one mesh cannot stall global on key generation.

@@ -19,10 +19,10 @@
 from __future__ import annotations
 
 from ...errors import Violations
-from ..datasource import optional_data_source, required_data_source
-from ..names import url_error
-from ..shape import check_bool, check_known, check_mapping, check_str, field, one_of, optional, required_str
-from .common import check_common_name
+from ...schema.datasource import optional_data_source, required_data_source
+from ...schema.names import url_error
+from ...schema.shape import check_bool, check_known, check_mapping, check_str, field, one_of, optional, required_str
+from ..conf_common import check_common_name
 
 AUTH_METHODS = ("token", "tls", "aws")
 AWS_AUTH_TYPES = ("IAM", "EC2")
