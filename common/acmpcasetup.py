@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .ca.acmpca.backend import SIGNING_ALGORITHMS
-from .ca.acmpca.client import backoff_delay, classify, failure_error, make_client
+from .backoff import backoff_delay
+from .ca.acmpca.client import classify, failure_error, make_client
 from .errors import BackendError
 
 Progress = Callable[[str], None]

@@ -20,11 +20,11 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .resources import Resource
+from .timefmt import now_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -48,10 +48,6 @@ class Change:
 
 
 Listener = Callable[[list[Change]], None]
-
-
-def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class Store:
@@ -203,7 +199,7 @@ class Store:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 rev = self._revision
-                now = _now_iso()
+                now = now_text()
                 for r in upserts:
                     row = cur.execute(
                         "SELECT spec, meta, version, deleted FROM resources WHERE kind=? AND mesh=? AND name=?",

@@ -24,6 +24,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
+from common.timefmt import parse_time
+
 OPS: dict[str, Callable] = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
                             ">": operator.gt, "<": operator.lt}
 ZONE_STATES = ("up", "down", "active", "offline", "in_sync", "connected", "disconnected", "unregistered")
@@ -328,16 +330,13 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
             mtls = (item.get("dataplaneInsight") or {}).get("mTLS") or {}
             if measure == "certified":
                 expiry = mtls.get("certificateExpirationTime")
-                count += bool(mtls.get("serial") and expiry and _parse_time(expiry) > now)
+                count += bool(mtls.get("serial") and expiry and parse_time(expiry) > now)
             elif measure == "rotated":
                 count += int(mtls.get("certificateRegenerations") or 0) >= 2
             else:
                 count += mtls.get("status") in FAILING
     return count, ""
 
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _identity(words, text, zones, processes):

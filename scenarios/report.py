@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
+
+from common.timefmt import now_text
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
@@ -69,7 +70,7 @@ def summary(results: list[ScenarioResult]) -> str:
 
 def write_json(path: str, results: list[ScenarioResult]) -> None:
     doc = {
-        "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "generatedAt": now_text(),
         "passed": all(r.passed for r in results),
         "scenarios": [{**asdict(r), "passed": r.passed, "counts": r.counts(), "failure": r.failure}
                       for r in results],

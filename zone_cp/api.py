@@ -8,6 +8,7 @@ from aiohttp import web
 from common.errors import Forbidden, NotFound, ValidationError
 from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
 from common.resources import Resource
+from common.timefmt import format_time
 from common.validation import validate_resource
 
 log = logging.getLogger("mzsim.zone.api")
@@ -115,7 +116,7 @@ class ZoneApi:
             "certificate": cert.cert_pem,
             "caCertificates": cert.ca_pems,
             "serial": cert.serial_hex,
-            "notBefore": cert.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "notAfter": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "notBefore": format_time(cert.not_before.timestamp()),
+            "notAfter": format_time(cert.not_after.timestamp()),
             "backend": cert.backend,
         })

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
-from .client import Failure, backoff_delay, classify, failure_error, is_region, make_client, parse_arn
+from ...backoff import backoff_delay
+from .client import Failure, classify, failure_error, is_region, make_client, parse_arn
 from ..base import CABackend
 from ..private_files import PrivateFiles
 

@@ -10,7 +10,6 @@ AWS_ENDPOINT_URL_ACM_PCA or AWS_ENDPOINT_URL variables, else AWS itself.
 """
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 
@@ -55,12 +54,6 @@ def make_client(region: str, *, endpoint_url: str | None = None, access_key: str
     config = Config(retries={"total_max_attempts": attempts, "mode": "standard"}, max_pool_connections=pool_size,
                     connect_timeout=timeout, read_timeout=timeout)
     return session.client("acm-pca", endpoint_url=endpoint_url or None, verify=verify, config=config)
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Full jitter: uniform(base/2, min(cap, base * 2**attempt))."""
-    high = min(cap, base * (2 ** attempt))
-    return random.uniform(min(base / 2, high), high)
 
 
 @dataclass(frozen=True)
