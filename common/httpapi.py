@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from .errors import BadRequest, MzsimError, TooLarge, ValidationError
+from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation
 from .metrics import Registry
 from .resources import Resource, load_documents, parse_resource, to_universal
 
@@ -62,8 +62,6 @@ async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str
     if mesh is not None and res.mesh != mesh:
         causes.append(("mesh", f"is {res.mesh!r} but the URL names mesh {mesh!r}; make them match"))
     if causes:
-        from .errors import Violation
-
         raise ValidationError([Violation(f, m) for f, m in causes], details="Resource does not match the URL")
     return res
 

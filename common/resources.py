@@ -258,8 +258,6 @@ def dump_json(doc: Any) -> str:
 
 def global_api_path(res: Resource) -> str:
     """Where global's API takes this resource (PUT/GET/DELETE)."""
-    from .errors import BadRequest
-
     if res.kind == "Secret":
         return f"/meshes/{res.mesh}/secrets/{res.name}"
     if res.kind in ("Mesh", "GlobalSecret"):

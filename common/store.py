@@ -20,9 +20,11 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from .errors import Conflict
 from .resources import Resource
 from .timefmt import now_text
 
@@ -69,8 +71,6 @@ class Store:
         self._floor = int(self._get_state("compaction_floor", "0"))
         self.store_id = self._get_state("store_id", "")
         if not self.store_id:
-            import uuid
-
             self.store_id = uuid.uuid4().hex
             self._set_state("store_id", self.store_id)
 
@@ -189,8 +189,6 @@ class Store:
 
         An upsert whose spec and labels equal the stored ones is skipped (no new
         revision), so resyncs and repeated applies do not cause pushes."""
-        from .errors import Conflict
-
         changes: list[Change] = []
         stored: list[Resource] = []
         removed: list[tuple] = []

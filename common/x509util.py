@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store
 
 KEY_TYPES = ("ec", "rsa")
 
@@ -262,8 +263,6 @@ def verify_chain(leaf_pem: str, roots_pem: list[str], intermediates_pem: list[st
                  *, at: dt.datetime | None = None) -> list[x509.Certificate]:
     """Verify with cryptography's X.509 path validation (client verification,
     since SPIFFE leaves carry URI SANs, not DNS names). Returns the chain."""
-    from cryptography.x509.verification import PolicyBuilder, Store
-
     certs = load_certs(leaf_pem)
     leaf, extra = certs[0], certs[1:]
     for p in intermediates_pem or []:

@@ -11,20 +11,32 @@ from common.ca.base import BackendContext
 from common.durations import DurationError, parse_duration
 from common.errors import BadRequest, NotFound, ValidationError, Violation
 from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
-from common.resources import Resource
+from common.kds.kinds import syncs_down
+from common.metrics import Registry
+from common.resources import Resource, to_universal
+from common.store import Store
+from common.tokens import ZoneTokens
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
 
+from .config import GlobalConfig
 from .dashboard import dashboard_handler
+from .mtls_check import prepare_mesh
+from .zones import ZoneRegistry
 
 log = logging.getLogger("mzsim.global.api")
 
 
 class GlobalApi:
-    def __init__(self, cp):
-        self.cp = cp
-        self.store = cp.config_store
-        self.zone_store = cp.zone_store
+    def __init__(self, config: GlobalConfig, store: Store, zone_store: Store, zones: ZoneRegistry,
+                 tokens: ZoneTokens, metrics: Registry, instance_id: str):
+        self.config = config
+        self.store = store  # meshes, secrets, zones: what syncs down
+        self.zone_store = zone_store  # what zones report
+        self.zones = zones
+        self.tokens = tokens
+        self.metrics = metrics
+        self.instance_id = instance_id
         self._mesh_lock = asyncio.Lock()  # one mesh apply at a time: test issue + store is a unit
 
     def routes(self) -> list[web.RouteDef]:
@@ -51,12 +63,12 @@ class GlobalApi:
             web.get("/status/zones", self.status_zones),
             web.get("/global-insight", self.global_insight),
             web.post("/tokens/zone", self.zone_token),
-            web.get("/metrics", metrics_handler(self.cp.metrics)),
+            web.get("/metrics", metrics_handler(self.metrics)),
             web.get("/dashboard", dashboard_handler),
         ]
 
     async def index(self, request: web.Request) -> web.Response:
-        return json_response({"product": "mzsim", "mode": "global", "instanceId": self.cp.instance_id,
+        return json_response({"product": "mzsim", "mode": "global", "instanceId": self.instance_id,
                               "version": self.store.revision, "dashboard": "/dashboard"})
 
     # -- meshes ----------------------------------------------------------------
@@ -77,8 +89,6 @@ class GlobalApi:
         name = request.match_info["name"]
         res = await read_resource(request, kind="Mesh", name=name)
         _raise_invalid(res)
-        from .mtls_check import prepare_mesh
-
         async with self._mesh_lock:
             previous = self.store.get("Mesh", name)
             if previous is not None:
@@ -86,15 +96,15 @@ class GlobalApi:
                 if violations:
                     raise ValidationError(list(violations))
             ctx = BackendContext(secret_lookup=lambda m, n: self.store.get("Secret", n, m),
-                                 environment="global", metrics=self.cp.metrics,
-                                 kubeconfig=self.cp.config.kubeconfig or None, settings=self.cp.config.backends)
-            skip = frozenset(self.cp.config.mtls.skip_test_issue_types)
+                                 environment="global", metrics=self.metrics,
+                                 kubeconfig=self.config.kubeconfig or None, settings=self.config.backends)
+            skip = frozenset(self.config.mtls.skip_test_issue_types)
             try:
                 extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),
-                                               self.cp.config.mtls.test_issue_timeout)
+                                               self.config.mtls.test_issue_timeout)
             except asyncio.TimeoutError:
                 raise ValidationError([Violation("mtls", "test issue timed out after "
-                                       f"{self.cp.config.mtls.test_issue_timeout:g}s; check that global can "
+                                       f"{self.config.mtls.test_issue_timeout:g}s; check that global can "
                                        "reach the backend")]) from None
             stored, _ = self.store.apply([res] + list(extra), [])
         warnings = self._mesh_warnings(res)
@@ -130,8 +140,6 @@ class GlobalApi:
         return json_response(page([resource_json(r) for r in self.store.list("Secret", mesh)]))
 
     async def get_secret(self, request):
-        from common.resources import to_universal
-
         res = self._get("Secret", request.match_info["name"], request.match_info["mesh"])
         return json_response(to_universal(res, with_meta=True))  # a single GET shows data, as Kuma
 
@@ -159,9 +167,6 @@ class GlobalApi:
         return json_response(page([resource_json(r) for r in self.store.list("GlobalSecret")]))
 
     async def get_global_secret(self, request):
-        from common.kds.kinds import syncs_down
-        from common.resources import to_universal
-
         name = request.match_info["name"]
         res = self._get("GlobalSecret", name)
         if not syncs_down("GlobalSecret", name):  # the zone-token signing key stays private
@@ -202,7 +207,7 @@ class GlobalApi:
         return json_response(page(items))
 
     async def list_zones(self, request):
-        return json_response(page([self._zone_json(n) for n in self.cp.zones.zone_names()]))
+        return json_response(page([self._zone_json(n) for n in self.zones.zone_names()]))
 
     def _zone_json(self, name: str) -> dict:
         z = self.store.get("Zone", name)
@@ -210,28 +215,28 @@ class GlobalApi:
 
     async def get_zone(self, request):
         name = request.match_info["name"]
-        if name not in self.cp.zones.zone_names():
+        if name not in self.zones.zone_names():
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_json(name))
 
     def _zone_overview(self, name: str) -> dict:
         reported = self.zone_store.get("ZoneInsight", name)
         return {"type": "ZoneOverview", "name": name, "zone": self._zone_json(name),
-                "zoneInsight": {"subscriptions": self.cp.zones.subscriptions(name),
+                "zoneInsight": {"subscriptions": self.zones.subscriptions(name),
                                 "reported": reported.spec if reported else {}},
-                "status": self.cp.zones.status(name)}
+                "status": self.zones.status(name)}
 
     async def zones_overview(self, request):
-        return json_response(page([self._zone_overview(n) for n in self.cp.zones.zone_names()]))
+        return json_response(page([self._zone_overview(n) for n in self.zones.zone_names()]))
 
     async def zone_overview(self, request):
         name = request.match_info["name"]
-        if name not in self.cp.zones.zone_names():
+        if name not in self.zones.zone_names():
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_overview(name))
 
     def _statuses(self) -> list[dict]:
-        return self.cp.zones.statuses()
+        return self.zones.statuses()
 
     async def status_zones(self, request):
         return json_response(self._statuses())
@@ -270,7 +275,7 @@ class GlobalApi:
             raise ValidationError([Violation("validFor", str(e))]) from None
         if valid_for <= 0:
             raise ValidationError([Violation("validFor", "must be positive, e.g. 24h")])
-        token = self.cp.tokens.issue(zone, valid_for)
+        token = self.tokens.issue(zone, valid_for)
         log.info("issued a zone token for zone %s valid for %gs", zone, valid_for)
         return web.Response(text=token, content_type="text/plain")
 

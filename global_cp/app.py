@@ -39,7 +39,9 @@ class GlobalCP:
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.api.max_body_bytes,
                               middlewares=[make_error_middleware()])
-        app.add_routes(GlobalApi(self).routes())
+        api = GlobalApi(self.config, self.config_store, self.zone_store, self.zones, self.tokens, self.metrics,
+                        self.instance_id)
+        app.add_routes(api.routes())
         return app
 
     async def start(self) -> None:

@@ -13,9 +13,12 @@ import logging
 import re
 import time
 
+from lightkube import ApiError
+
 from ...errors import BackendError
 from ...x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
 from ..base import CABackend
+from .kube import CertificateRequest, KubeConfigError, make_client
 
 log = logging.getLogger("mzsim.ca.certmanager")
 
@@ -81,8 +84,6 @@ class CertManagerBackend(CABackend):
 
     def _kube(self):
         if self._client is None:
-            from .kube import KubeConfigError, make_client
-
             try:
                 self._client = make_client(self.ctx.kubeconfig)
             except KubeConfigError as e:
@@ -114,10 +115,6 @@ class CertManagerBackend(CABackend):
             self.observe_request("issue", result, time.monotonic() - started)
 
     async def _issue(self, identity: Identity, lifetime_seconds: float) -> IssuedCert:
-        from lightkube import ApiError
-
-        from .kube import CertificateRequest
-
         key = await asyncio.to_thread(generate_key, self.ctx.dp_key_type)
         csr = csr_to_pem(build_csr(identity, key, self.common_name(identity), self.conf.get("dnsNames") or ()))
         request = CertificateRequest(
@@ -180,8 +177,6 @@ class CertManagerBackend(CABackend):
                              f"{self.wait_seconds:g}s: {message}", retryable=True)
 
     async def _watch(self, name: str, resource_version: str, seen: list):
-        from .kube import CertificateRequest
-
         try:
             async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
                                                        fields={"metadata.name": name},
@@ -201,8 +196,6 @@ class CertManagerBackend(CABackend):
         raise _WatchFailed("watch ended")
 
     async def _poll(self, name: str, deadline: float, seen: list) -> None:
-        from .kube import CertificateRequest
-
         while time.monotonic() < deadline:
             try:
                 obj = await self._kube().get(CertificateRequest, name, namespace=self.namespace)
