@@ -15,7 +15,13 @@ from common.kds.adapters import StoreSource
 from common.kds.driver import Driver, PeerClosed, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
 from common.kds.messages import FrameError, decode, encode
-from common.kds.protocol import BatchNacked, Event, GlobalSession, HelloReceived, ProtocolError
+from common.kds.protocol import (
+    BatchNacked,
+    Event,
+    GlobalSession,
+    HelloReceived,
+    ProtocolError,
+)
 from common.metrics import Registry
 from common.store import Change, Store
 from common.tokens import TokenError, ZoneTokens
@@ -105,7 +111,7 @@ class KdsServer:
             try:
                 raw = await asyncio.wait_for(ws.recv(), self.config.liveness_timeout)
                 hello = decode(raw)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ProtocolError("no hello within the liveness timeout") from None
             except FrameError as e:
                 raise ProtocolError(f"bad hello: {e}") from None

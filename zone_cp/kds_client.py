@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
@@ -103,7 +103,7 @@ class KdsClient:
                 body = (e.response.body or b"").decode(errors="replace").strip()
                 self.last_error = f"global refused the connection ({e.response.status_code}): {body}"
                 log.error("zone %s: %s", self.zone, self.last_error)
-            except (OSError, InvalidURI, WebSocketException, ProtocolError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError, InvalidURI, WebSocketException, ProtocolError) as e:
                 self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 log.warning("zone %s: KDS connection to %s lost: %s", self.zone, self.global_address,
                             self.last_error)

@@ -3,8 +3,9 @@ what we receive) and the Store-backed Source. The sinks live with their
 processes (global_cp/zone_data.py, zone_cp/downstream.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from ..resources import Resource
 from ..store import Store

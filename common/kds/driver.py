@@ -18,13 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from .adapters import Sink, Source
 from .messages import FrameError, decode, encode
-from .protocol import (BatchReceived, Event, GlobalSession, HelloReceived, NeedBatch, ProtocolError, Refused,
-                       SendFrames, Session, SessionFailed)
+from .protocol import (
+    BatchReceived,
+    Event,
+    GlobalSession,
+    HelloReceived,
+    NeedBatch,
+    ProtocolError,
+    Refused,
+    SendFrames,
+    Session,
+    SessionFailed,
+)
 
 
 class PeerClosed(ProtocolError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..errors import BadRequest
 from ..resources import Resource
 
 PROTOCOL_VERSION = 1
@@ -69,8 +70,8 @@ class Batch:
     version: int = 0  # the sender's store revision this batch brings the peer to
 
 
-def _size(obj: object) -> int:
-    return len(encode(obj).encode())
+def _size(obj: dict | list) -> int:
+    return len(json.dumps(obj, separators=(",", ":")).encode())
 
 
 def chunk(batch: Batch, max_frame_bytes: int) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -94,12 +95,12 @@ def chunk(batch: Batch, max_frame_bytes: int) -> tuple[list[dict], list[tuple[st
         parts[-1][0].append(w)
         used += size
     for rm in batch.removals:
-        w = list(rm)
-        size = _size(w) + 1
+        removal = list(rm)
+        size = _size(removal) + 1
         if used + size > budget and (parts[-1][0] or parts[-1][1]):
             parts.append(([], []))
             used = 0
-        parts[-1][1].append(w)
+        parts[-1][1].append(removal)
         used += size
     n = len(parts)
     frames = [
@@ -130,7 +131,10 @@ class Reassembler:
         batch = Batch(nonce=frame["nonce"], full=frame["full"], version=int(frame.get("version") or 0))
         for f in frames:
             for w in f["upserts"]:
-                batch.upserts.append(Resource.from_wire(w))
+                try:
+                    batch.upserts.append(Resource.from_wire(w))
+                except BadRequest as e:
+                    raise FrameError(f"malformed resources frame: {e}") from None
             for kind, mesh, name in f["removals"]:
                 batch.removals.append((kind, mesh, name))
         return batch

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..config import duration_field
 from ..resources import Resource
@@ -427,9 +428,3 @@ class ZoneSession(Session):
         # Upstream always starts with a full snapshot: global reconciles it.
         return [Welcomed(msg), *self._need()]
 
-
-__all__ = [
-    "Timing", "ProtocolError", "Event", "SendFrames", "NeedBatch", "BatchReceived", "BatchAcked", "BatchNacked",
-    "Refused", "HelloReceived", "Welcomed", "SessionFailed", "PeerSilent", "KindStats", "SessionStatus",
-    "Session", "GlobalSession", "ZoneSession",
-]
