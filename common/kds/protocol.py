@@ -210,8 +210,8 @@ class _Sender:
         self.in_flight = None
         self.acked_version = batch.version
         self.acked_at = now
-        rejected = [str(r) for r in rejected]
-        rejected_kinds = Counter(r.split(" ", 1)[0] for r in rejected)
+        reasons = [str(r) for r in rejected]
+        rejected_kinds = Counter(r.split(" ", 1)[0] for r in reasons)
         for kind, n in _kind_counts(batch).items():
             st = self.stats.get(kind, KindStats())
             bad = min(n, rejected_kinds.get(kind, 0)) if error else 0
@@ -219,7 +219,7 @@ class _Sender:
         if error:
             self.nacks += 1
             self.last_nack = error
-            return [BatchNacked(nonce, batch.version, error, rejected)]
+            return [BatchNacked(nonce, batch.version, error, reasons)]
         return [BatchAcked(nonce, batch.version)]
 
     def overdue(self, now: float, ack_timeout: float) -> bool:
