@@ -33,7 +33,9 @@ class GlobalCP:
         self.tokens._signing_key()  # create it at start, not on the first request
         self.zones = ZoneRegistry(self.config_store, self.zone_store, self.instance_id,
                                   config.kds.liveness_timeout)
-        self.kds = KdsServer(self)
+        self.kds = KdsServer(config.kds, host=config.host, port=config.kds_port, instance_id=self.instance_id,
+                             config_store=self.config_store, zone_store=self.zone_store, zones=self.zones,
+                             tokens=self.tokens, metrics=self.metrics)
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:

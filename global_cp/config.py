@@ -5,14 +5,13 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.kds.protocol import Timing
 
 
 @dataclass
-class KdsConfig:
-    heartbeat_interval: float = duration_field(1.0, "send a heartbeat after this much silence")
-    liveness_timeout: float = duration_field(5.0, "mark a zone offline after this long without a frame")
-    ack_timeout: float = duration_field(30.0, "drop a session whose batch stays unacknowledged this long")
-    max_frame_bytes: int = 4 * 1024 * 1024
+class KdsConfig(Timing):
+    """`kds:` — the protocol's timing and frame limit, and whether zones need a token."""
+
     require_zone_token: bool = True
 
 

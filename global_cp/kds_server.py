@@ -7,17 +7,28 @@ import logging
 import time
 from http import HTTPStatus
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from common.kds.adapters import StoreSource
+from common.kds.driver import Driver, PeerClosed, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
-from common.kds.driver import PeerClosed, SessionHooks, drive
 from common.kds.messages import FrameError, decode, encode
-from common.kds.protocol import GlobalSession, ProtocolError, Timing
-from common.tokens import TokenError
+from common.kds.protocol import (
+    BatchNacked,
+    Event,
+    GlobalSession,
+    HelloReceived,
+    ProtocolError,
+)
+from common.metrics import Registry
+from common.store import Change, Store
+from common.tokens import TokenError, ZoneTokens
 
+from .config import KdsConfig
 from .zone_data import ZoneDataSink
+from .zones import Subscription, ZoneRegistry
 
 log = logging.getLogger("mzsim.global.kds")
 
@@ -25,30 +36,32 @@ ZONE_HEADER = "X-Mzsim-Zone"
 
 
 class KdsServer:
-    def __init__(self, cp):
-        self.cp = cp  # global_cp.app.GlobalCP
-        cfg = cp.config.kds
-        self.timing = Timing(cfg.heartbeat_interval, cfg.liveness_timeout, cfg.ack_timeout, cfg.max_frame_bytes)
-        self.source = StoreSource(cp.config_store, DOWNSTREAM_KINDS, down_filter)
+    def __init__(self, config: KdsConfig, *, host: str, port: int, instance_id: str, config_store: Store,
+                 zone_store: Store, zones: ZoneRegistry, tokens: ZoneTokens, metrics: Registry) -> None:
+        self.config = config
+        self.host, self.port = host, port
+        self.instance_id = instance_id
+        self.zone_store = zone_store
+        self.zones = zones
+        self.tokens = tokens
+        self.source = StoreSource(config_store, DOWNSTREAM_KINDS, down_filter)
         self._wakeups: dict[int, asyncio.Event] = {}
-        self._server = None
-        cp.config_store.add_listener(self._on_store_change)
-        m = cp.metrics
-        self.m_refused = m.counter("mzsim_kds_connections_refused_total", "zone connections refused", ["reason"])
-        self.m_sessions = m.gauge("mzsim_kds_sessions", "open zone sessions")
-        self.m_frames_in = m.counter("mzsim_kds_frames_received_total", "frames received from zones", ["type"])
-        self.m_bad_frames = m.counter("mzsim_kds_bad_frames_total", "undecodable frames from zones")
+        self._server: Server | None = None
+        config_store.add_listener(self._on_store_change)
+        self.m_refused = metrics.counter("mzsim_kds_connections_refused_total", "zone connections refused", ["reason"])
+        self.m_sessions = metrics.gauge("mzsim_kds_sessions", "open zone sessions")
+        self.m_frames_in = metrics.counter("mzsim_kds_frames_received_total", "frames received from zones", ["type"])
+        self.m_bad_frames = metrics.counter("mzsim_kds_bad_frames_total", "undecodable frames from zones")
 
-    def _on_store_change(self, changes) -> None:
+    def _on_store_change(self, changes: list[Change]) -> None:
         for ev in self._wakeups.values():
             ev.set()
 
     async def start(self) -> None:
-        cfg = self.cp.config
         self._server = await serve(
-            self._handle, cfg.host, cfg.kds_port,
+            self._handle, self.host, self.port,
             process_request=self._authenticate,
-            max_size=self.timing.max_frame_bytes + 64 * 1024,  # slack for the envelope
+            max_size=self.config.max_frame_bytes + 64 * 1024,  # slack for the envelope
             ping_interval=None,  # liveness is the protocol's own heartbeat
             compression=None,
         )
@@ -59,7 +72,7 @@ class KdsServer:
             await self._server.wait_closed()
 
     # -- authentication at upgrade time --------------------------------------
-    def _authenticate(self, connection: ServerConnection, request):
+    def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
         zone = request.headers.get(ZONE_HEADER, "")
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
@@ -69,14 +82,14 @@ class KdsServer:
         if not zone:
             self.m_refused.inc(reason="no-zone")
             return connection.respond(HTTPStatus.BAD_REQUEST, f"missing {ZONE_HEADER} header\n")
-        if self.cp.config.kds.require_zone_token:
+        if self.config.require_zone_token:
             try:
-                self.cp.tokens.verify(token, zone)
+                self.tokens.verify(token, zone)
             except TokenError as e:
                 self.m_refused.inc(reason="token")
                 log.warning("refused zone %r from %s: %s", zone, peer, e)
                 return connection.respond(HTTPStatus.UNAUTHORIZED, f"{e}\n")
-        if not self.cp.zones.zone_enabled(zone):
+        if not self.zones.zone_enabled(zone):
             self.m_refused.inc(reason="disabled")
             log.warning("refused zone %r from %s: zone is disabled", zone, peer)
             return connection.respond(HTTPStatus.FORBIDDEN, f"zone {zone} is disabled on global\n")
@@ -84,23 +97,27 @@ class KdsServer:
 
     # -- one connection ------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
         zone = ws.request.headers[ZONE_HEADER]
-        sink = ZoneDataSink(self.cp.zone_store, zone)
-        session = GlobalSession(zone, self.cp.instance_id, self.source, sink, self.timing, time.monotonic())
+        session = GlobalSession(zone, self.instance_id, self.config, time.monotonic())
+        hooks = _ZoneHooks(self, session)
+        driver = Driver(ws, session, self.source, ZoneDataSink(self.zone_store, zone), hooks, log, f"zone {zone}")
         wake = asyncio.Event()
         self._wakeups[id(ws)] = wake
-        sub = None
         reason = "connection closed"
         self.m_sessions.inc()
         try:
-            # The zone speaks first (hello); the session registers on it.
-            hello_frames = await self._first_frame(ws, session)
-            sub = self.cp.zones.connected(session, session.hello.get("zone_instance", ""),
-                                          str(session.hello.get("environment") or "universal"))
-            log.info("zone %s connected (instance %s, applied version %s, global version %s)", zone,
-                     session.hello["zone_instance"], session.hello["applied_version"], self.source.revision)
-            await self._send(ws, hello_frames)
-            await self._run(ws, session, wake)
+            # The zone speaks first (hello); the hooks register the session on it.
+            try:
+                raw = await asyncio.wait_for(ws.recv(), self.config.liveness_timeout)
+                hello = decode(raw)
+            except TimeoutError:
+                raise ProtocolError("no hello within the liveness timeout") from None
+            except FrameError as e:
+                raise ProtocolError(f"bad hello: {e}") from None
+            now = time.monotonic()
+            await driver.process(session.receive(hello, now), now)
+            await driver.run(wake)
         except PeerClosed as e:
             reason = str(e)
         except ProtocolError as e:
@@ -115,37 +132,34 @@ class KdsServer:
         finally:
             self.m_sessions.inc(-1)
             self._wakeups.pop(id(ws), None)
-            if sub is not None:
-                self.cp.zones.disconnected(sub, zone, reason)
+            if hooks.sub is not None:
+                self.zones.disconnected(hooks.sub, zone, reason)
                 log.info("zone %s disconnected: %s", zone, reason)
             await ws.close()
 
-    async def _first_frame(self, ws: ServerConnection, session: GlobalSession) -> list[dict]:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), self.timing.liveness_timeout)
-        except asyncio.TimeoutError:
-            raise ProtocolError("no hello within the liveness timeout") from None
-        try:
-            msg = decode(raw)
-        except FrameError as e:
-            raise ProtocolError(f"bad hello: {e}") from None
-        return session.receive(msg, time.monotonic())
 
-    async def _send(self, ws: ServerConnection, frames: list[dict]) -> None:
-        for f in frames:
-            await ws.send(encode(f))
+class _ZoneHooks(SessionHooks):
+    """One zone connection's reactions to its session: registry, logs and metrics."""
 
-    async def _run(self, ws: ServerConnection, session: GlobalSession, wake: asyncio.Event) -> None:
-        server = self
+    def __init__(self, server: KdsServer, session: GlobalSession) -> None:
+        self.server = server
+        self.session = session
+        self.sub: Subscription | None = None
 
-        class Hooks(SessionHooks):
-            def on_frame(self, msg: dict) -> None:
-                server.m_frames_in.inc(type=msg["type"])
-                if msg["type"] == "nack":
-                    log.warning("zone %s rejected batch %s: %s", session.zone, msg["nonce"], msg["error"])
+    def on_frame(self, msg: dict) -> None:
+        self.server.m_frames_in.inc(type=msg["type"])
 
-            def on_bad_frame(self, err: FrameError) -> None:
-                server.m_bad_frames.inc()
-                log.warning("zone %s sent a bad frame: %s", session.zone, err)
+    def on_bad_frame(self, err: FrameError) -> None:
+        self.server.m_bad_frames.inc()
+        log.warning("zone %s sent a bad frame: %s", self.session.zone, err)
 
-        await drive(ws, session, wake, Hooks(), log, f"zone {session.zone}")
+    def on_event(self, event: Event) -> None:
+        zone = self.session.zone
+        if isinstance(event, HelloReceived):
+            hello = event.hello
+            self.sub = self.server.zones.connected(zone, self.session.status, hello.get("zone_instance", ""),
+                                                   str(hello.get("environment") or "universal"))
+            log.info("zone %s connected (instance %s, applied version %s, global version %s)", zone,
+                     hello["zone_instance"], hello["applied_version"], self.server.source.revision)
+        elif isinstance(event, BatchNacked):
+            log.warning("zone %s rejected batch %s: %s", zone, event.nonce, event.error)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from common.kds.protocol import GlobalSession
+from common.kds.protocol import SessionStatus
 from common.resources import Resource
 from common.store import Store
 
 MAX_SUBSCRIPTIONS = 10  # kept per zone, newest last
+
+StatusSource = Callable[[], SessionStatus]  # a live session's status()
 
 
 def iso(ts: float | None) -> str | None:
@@ -25,6 +29,27 @@ def wall(monotonic_ts: float) -> float:
     return time.time() - (time.monotonic() - monotonic_ts)
 
 
+def session_stats(s: SessionStatus) -> dict[str, Any]:
+    """A live session as Kuma's ZoneInsight subscription status."""
+    return {
+        "lastHeartbeat": iso(wall(s.last_received)),
+        "ackedVersion": s.acked_version,
+        "inFlight": s.in_flight,
+        "nackCount": s.nacks,
+        "lastNackError": s.last_nack,
+        "protocolErrors": s.protocol_errors,
+        "lastProtocolError": s.last_protocol_error,
+        "total": {
+            "responsesSent": sum(v.sent for v in s.stats.values()),
+            "responsesAcknowledged": sum(v.acked for v in s.stats.values()),
+            "responsesRejected": sum(v.rejected for v in s.stats.values()),
+        },
+        "stat": {k: {"responsesSent": v.sent, "responsesAcknowledged": v.acked,
+                     "responsesRejected": v.rejected} for k, v in sorted(s.stats.items())},
+        "upstream": {"batchesApplied": s.batches_applied, "lastError": s.last_receive_error},
+    }
+
+
 @dataclass
 class Subscription:
     id: str
@@ -34,30 +59,11 @@ class Subscription:
     disconnect_time: float | None = None
     disconnect_reason: str = ""
     environment: str = ""
-    session: GlobalSession | None = field(default=None, repr=False)
+    live: StatusSource | None = field(default=None, repr=False)  # None once disconnected
     final_stats: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        s = self.session
-        stats = self.final_stats
-        if s is not None:
-            stats = {
-                "lastHeartbeat": iso(wall(s.last_received)),
-                "ackedVersion": s.sender.acked_version,
-                "inFlight": s.sender.in_flight.nonce if s.sender.in_flight else None,
-                "nackCount": s.sender.nacks,
-                "lastNackError": s.sender.last_nack,
-                "protocolErrors": s.protocol_errors,
-                "lastProtocolError": s.last_protocol_error,
-                "total": {
-                    "responsesSent": sum(v.sent for v in s.sender.stats.values()),
-                    "responsesAcknowledged": sum(v.acked for v in s.sender.stats.values()),
-                    "responsesRejected": sum(v.rejected for v in s.sender.stats.values()),
-                },
-                "stat": {k: {"responsesSent": v.sent, "responsesAcknowledged": v.acked,
-                             "responsesRejected": v.rejected} for k, v in sorted(s.sender.stats.items())},
-                "upstream": {"batchesApplied": s.receiver.applied_batches, "lastError": s.receiver.last_error},
-            }
+        stats = self.final_stats if self.live is None else session_stats(self.live())
         return {
             "id": self.id,
             "globalInstanceId": self.global_instance,
@@ -70,7 +76,8 @@ class Subscription:
 
 
 class ZoneRegistry:
-    def __init__(self, config_store: Store, zone_store: Store, global_instance: str, liveness_timeout: float):
+    def __init__(self, config_store: Store, zone_store: Store, global_instance: str,
+                 liveness_timeout: float) -> None:
         self.config_store = config_store
         self.zone_store = zone_store
         self.global_instance = global_instance
@@ -95,24 +102,25 @@ class ZoneRegistry:
     def _persist(self, zone: str) -> None:
         data = []
         for s in self._subs.get(zone, [])[-MAX_SUBSCRIPTIONS:]:
-            last_seen = s.session.last_received if s.session else None
+            live = s.live() if s.live else None
+            last_seen = live.last_received if live else None
             data.append({"id": s.id, "zone_instance": s.zone_instance, "global_instance": s.global_instance,
                          "connect_time": s.connect_time, "disconnect_time": s.disconnect_time,
                          "disconnect_reason": s.disconnect_reason, "last_seen": last_seen,
                          "environment": s.environment,
-                         "final_stats": s.as_dict()["status"] if s.session else s.final_stats})
+                         "final_stats": session_stats(live) if live else s.final_stats})
         self.zone_store.set_meta(f"subscriptions:{zone}", json.dumps(data))
 
     def zone_enabled(self, zone: str) -> bool:
         z = self.config_store.get("Zone", zone)
         return z is None or z.spec.get("enabled", True) is not False
 
-    def connected(self, session: GlobalSession, zone_instance: str, environment: str = "") -> Subscription:
-        zone = session.zone
+    def connected(self, zone: str, status: StatusSource, zone_instance: str, environment: str = "") -> Subscription:
+        """A session for `zone` opened; `status` reads it while it lasts."""
         if self.config_store.get("Zone", zone) is None:
             self.config_store.put(Resource("Zone", zone, None, {"enabled": True}))
         sub = Subscription(uuid.uuid4().hex, zone_instance, self.global_instance, time.time(),
-                           environment=environment, session=session)
+                           environment=environment, live=status)
         self._subs.setdefault(zone, []).append(sub)
         self._subs[zone] = self._subs[zone][-MAX_SUBSCRIPTIONS:]
         self._persist(zone)
@@ -122,13 +130,14 @@ class ZoneRegistry:
         sub.final_stats = sub.as_dict()["status"]
         sub.disconnect_time = time.time()
         sub.disconnect_reason = reason
-        sub.session = None
+        sub.live = None
         self._persist(zone)
 
-    def active_session(self, zone: str) -> GlobalSession | None:
+    def active_status(self, zone: str) -> SessionStatus | None:
+        """The status of the zone's current session, if it is connected and not silent."""
         subs = self._subs.get(zone) or []
-        if subs and subs[-1].disconnect_time is None and subs[-1].session is not None:
-            s = subs[-1].session
+        if subs and subs[-1].disconnect_time is None and subs[-1].live is not None:
+            s = subs[-1].live()
             if time.monotonic() - s.last_received <= self.liveness_timeout:
                 return s
         return None
@@ -156,12 +165,11 @@ class ZoneRegistry:
                zone_res: Resource | None = None) -> dict:
         subs = self._subs.get(zone) or []
         last = subs[-1] if subs else None
-        session = self.active_session(zone)
+        session = self.active_status(zone)
         current = self.config_store.revision
         if zone_res is None:
             zone_res = self.config_store.get("Zone", zone)
-        acked = session.sender.acked_version if session else (last.final_stats.get("ackedVersion") if last else None)
-        src = session or None
+        acked = session.acked_version if session else (last.final_stats.get("ackedVersion") if last else None)
         return {
             "name": zone,
             "active": session is not None,
@@ -169,17 +177,15 @@ class ZoneRegistry:
             "connectTime": iso(last.connect_time) if last else None,
             "disconnectTime": iso(last.disconnect_time) if last else None,
             "disconnectReason": last.disconnect_reason if last else "",
-            "lastHeartbeat": (iso(wall(src.last_received)) if src
+            "lastHeartbeat": (iso(wall(session.last_received)) if session
                               else (last.final_stats.get("lastHeartbeat") if last else None)),
             "ackedVersion": acked,
             "globalVersion": current,
             "inSync": acked == current,
-            "nackCount": sum((s.session.sender.nacks if s.session else s.final_stats.get("nackCount", 0))
-                             for s in subs),
+            "nackCount": sum((s.live().nacks if s.live else s.final_stats.get("nackCount", 0)) for s in subs),
             "lastNackError": next((x for x in reversed([
-                (s.session.sender.last_nack if s.session else s.final_stats.get("lastNackError", ""))
-                for s in subs]) if x), ""),
-            "ackedAt": (wall(session.sender.acked_at) if session and session.sender.acked_at else None),
+                (s.live().last_nack if s.live else s.final_stats.get("lastNackError", "")) for s in subs]) if x), ""),
+            "ackedAt": (wall(session.acked_at) if session and session.acked_at else None),
             "dataplanes": (dataplane_counts if dataplane_counts is not None else self.dataplane_counts()).get(zone, 0),
             "environment": last.environment if last else None,
             "zoneInstanceId": last.zone_instance if last else None,

@@ -37,7 +37,9 @@ class Zone:
         self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.store = Store(os.path.join(config.data_dir, "zone.db"))
         self.metrics = Registry()
-        self.kds = KdsClient(self) if config.global_address else None
+        self.kds = (KdsClient(self.name, self.instance_id, self.store, config.kds, global_address=config.global_address,
+                              environment=config.environment, token=self.token)
+                    if config.global_address else None)
         self.engine = self._build_engine()
         self._runner: web.AppRunner | None = None
         self._insight_task: asyncio.Task | None = None

@@ -5,14 +5,13 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.kds.protocol import Timing
 
 
 @dataclass
-class ZoneKdsConfig:
-    heartbeat_interval: float = duration_field(1.0)
-    liveness_timeout: float = duration_field(5.0)
-    ack_timeout: float = duration_field(30.0)
-    max_frame_bytes: int = 4 * 1024 * 1024
+class ZoneKdsConfig(Timing):
+    """`kds:` — the protocol's timing and frame limit, and the reconnect backoff."""
+
     reconnect_base: float = duration_field(0.5, "first reconnect delay")
     reconnect_cap: float = duration_field(15.0, "longest reconnect delay")
 

@@ -6,16 +6,19 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from common.kds.adapters import StoreSource
+from common.kds.driver import Driver, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
-from common.kds.driver import SessionHooks, drive
-from common.kds.messages import FrameError, encode
-from common.kds.protocol import ProtocolError, Timing, ZoneSession
+from common.kds.messages import FrameError
+from common.kds.protocol import BatchNacked, Event, ProtocolError, Welcomed, ZoneSession
+from common.store import Change, Store
 
+from .config import ZoneKdsConfig
 from .downstream import ZoneDownstreamSink, applied_version
 
 log = logging.getLogger("mzsim.zone.kds")
@@ -29,22 +32,28 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = ra
 
 
 class KdsClient:
-    def __init__(self, zone):
-        self.zone = zone  # zone_cp.app.Zone
-        cfg = zone.config.kds
-        self.timing = Timing(cfg.heartbeat_interval, cfg.liveness_timeout, cfg.ack_timeout, cfg.max_frame_bytes)
-        self.source = StoreSource(zone.store, UPSTREAM_KINDS)
+    def __init__(self, zone: str, instance_id: str, store: Store, config: ZoneKdsConfig, *, global_address: str,
+                 environment: str, token: Callable[[], str]) -> None:
+        self.zone = zone
+        self.instance_id = instance_id
+        self.store = store
+        self.config = config
+        self.global_address = global_address
+        self.environment = environment
+        self.token = token  # read at each connect: the token file may change
+        self.source = StoreSource(store, UPSTREAM_KINDS)
         self.session: ZoneSession | None = None
         self.connected = False
         self.last_error = ""
         self.connects = 0
         self.global_instance = ""
+        self.global_store_id = ""  # from the current session's welcome
         self.removed: dict[str, int] = {}  # downstream deletions applied, by kind
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        zone.store.add_listener(self._on_change)
+        store.add_listener(self._on_change)
 
-    def _on_change(self, changes) -> None:
+    def _on_change(self, changes: list[Change]) -> None:
         if any(c.kind in UPSTREAM_KINDS for c in changes):
             self._wake.set()
         for c in changes:
@@ -52,7 +61,7 @@ class KdsClient:
                 self.removed[c.kind] = self.removed.get(c.kind, 0) + 1
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"kds-{self.zone.name}")
+        self._task = asyncio.create_task(self._loop(), name=f"kds-{self.zone}")
 
     async def stop(self) -> None:
         if self._task:
@@ -63,27 +72,27 @@ class KdsClient:
                 pass
 
     def status(self) -> dict:
-        store_id, version = applied_version(self.zone.store)
-        s = self.session
+        _, version = applied_version(self.store)
+        s = self.session.status() if self.session else None
         return {
             "connected": self.connected,
-            "globalAddress": self.zone.config.global_address,
+            "globalAddress": self.global_address,
             "globalInstanceId": self.global_instance,
             "appliedVersion": version,
-            "globalVersion": (s.welcome or {}).get("version") if s else None,
+            "globalVersion": s.welcome.get("version") if s and s.welcome else None,
             "lastError": self.last_error,
             "connects": self.connects,
             "removedByGlobal": dict(self.removed),
             "upstream": {
-                "ackedRevision": s.sender.acked_version if s else None,
-                "nacks": s.sender.nacks if s else 0,
-                "lastNack": s.sender.last_nack if s else "",
+                "ackedRevision": s.acked_version if s else None,
+                "nacks": s.nacks if s else 0,
+                "lastNack": s.last_nack if s else "",
             },
         }
 
     async def _loop(self) -> None:
         attempt = 0
-        cfg = self.zone.config.kds
+        cfg = self.config
         while True:
             started = time.monotonic()
             try:
@@ -93,11 +102,11 @@ class KdsClient:
             except InvalidStatus as e:
                 body = (e.response.body or b"").decode(errors="replace").strip()
                 self.last_error = f"global refused the connection ({e.response.status_code}): {body}"
-                log.error("zone %s: %s", self.zone.name, self.last_error)
-            except (OSError, InvalidURI, WebSocketException, ProtocolError, asyncio.TimeoutError) as e:
+                log.error("zone %s: %s", self.zone, self.last_error)
+            except (TimeoutError, OSError, InvalidURI, WebSocketException, ProtocolError) as e:
                 self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-                log.warning("zone %s: KDS connection to %s lost: %s", self.zone.name,
-                            self.zone.config.global_address, self.last_error)
+                log.warning("zone %s: KDS connection to %s lost: %s", self.zone, self.global_address,
+                            self.last_error)
             finally:
                 self.connected = False
             if time.monotonic() - started > cfg.liveness_timeout * 2:
@@ -107,54 +116,50 @@ class KdsClient:
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
-        cfg = self.zone.config
-        url = cfg.global_address.rstrip("/")
+        cfg = self.config
+        url = self.global_address.rstrip("/")
         if not url.endswith("/kds"):
             url += "/kds"
-        headers = {ZONE_HEADER: self.zone.name}
-        token = self.zone.token()
+        headers = {ZONE_HEADER: self.zone}
+        token = self.token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with connect(url, additional_headers=headers, max_size=cfg.kds.max_frame_bytes + 64 * 1024,
-                           ping_interval=None, compression=None, open_timeout=cfg.kds.liveness_timeout,
+        async with connect(url, additional_headers=headers, max_size=cfg.max_frame_bytes + 64 * 1024,
+                           ping_interval=None, compression=None, open_timeout=cfg.liveness_timeout,
                            close_timeout=1) as ws:
-            sink = ZoneDownstreamSink(self.zone.store, cfg.environment,
-                                      lambda: (self.session.welcome or {}).get("store_id", ""))
-            session = ZoneSession(self.zone.name, self.zone.instance_id, self.source, sink, self.timing,
-                                  time.monotonic(), applied_version=lambda: applied_version(self.zone.store),
-                                  environment=cfg.environment)
+            now = time.monotonic()
+            session = ZoneSession(self.zone, self.instance_id, cfg, now, environment=self.environment)
             self.session = session
+            self.global_store_id = ""
+            sink = ZoneDownstreamSink(self.store, self.environment, lambda: self.global_store_id)
+            driver = Driver(ws, session, self.source, sink, _GlobalHooks(self), log, "global")
             try:
-                await self._send(ws, session.start(time.monotonic()))
-                await self._run(ws, session)
+                store_id, version = applied_version(self.store)
+                await driver.process(session.start(store_id, version, now), now)
+                await driver.run(self._wake)
             except asyncio.CancelledError:
                 await ws.close(1001, "zone shutting down")
                 raise
 
-    async def _send(self, ws: ClientConnection, frames: list[dict]) -> None:
-        for f in frames:
-            await ws.send(encode(f))
-
-    async def _run(self, ws: ClientConnection, session: ZoneSession) -> None:
-        client = self
-
-        class Hooks(SessionHooks):
-            def on_frame(self, msg: dict) -> None:
-                if not client.connected and session.welcome is not None:
-                    client._on_welcome(session)
-                if msg["type"] == "nack":
-                    log.warning("zone %s: global rejected upstream batch: %s", client.zone.name, msg["error"])
-
-            def on_bad_frame(self, err: FrameError) -> None:
-                log.warning("zone %s: bad frame from global: %s", client.zone.name, err)
-
-        await drive(ws, session, self._wake, Hooks(), log, "global",
-                    can_push=lambda: session.welcome is not None)
-
-    def _on_welcome(self, session: ZoneSession) -> None:
+    def _on_welcome(self, welcome: dict) -> None:
         self.connected = True
         self.connects += 1
         self.last_error = ""
-        self.global_instance = session.welcome["global_instance"]
-        log.info("zone %s connected to global %s (global version %s)", self.zone.name,
-                 self.global_instance, session.welcome["version"])
+        self.global_instance = welcome["global_instance"]
+        self.global_store_id = welcome["store_id"]
+        log.info("zone %s connected to global %s (global version %s)", self.zone, self.global_instance,
+                 welcome["version"])
+
+
+class _GlobalHooks(SessionHooks):
+    def __init__(self, client: KdsClient) -> None:
+        self.client = client
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Welcomed):
+            self.client._on_welcome(event.welcome)
+        elif isinstance(event, BatchNacked):
+            log.warning("zone %s: global rejected upstream batch: %s", self.client.zone, event.error)
+
+    def on_bad_frame(self, err: FrameError) -> None:
+        log.warning("zone %s: bad frame from global: %s", self.client.zone, err)

@@ -1,20 +1,50 @@
-"""Store-backed Source and Sink implementations for the KDS state machines."""
+"""The driver's two ports to the local store (Source: what we send; Sink:
+what we receive) and the Store-backed Source. The sinks live with their
+processes (global_cp/zone_data.py, zone_cp/downstream.py)."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..resources import Resource
 from ..store import Store
+from ..validation import validate_resource
 from .messages import Batch
+from .protocol import Removal
 
 Filter = Callable[[Resource], bool]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a peer needs to reach `version`: everything (full) or a delta."""
+
+    upserts: list[Resource]
+    removals: list[Removal]
+    version: int
+    full: bool
+
+
+class Source(Protocol):
+    @property
+    def store_id(self) -> str: ...
+
+    @property
+    def revision(self) -> int: ...
+
+    def batch_since(self, since: int | None) -> Changes | None: ...
+
+
+class Sink(Protocol):
+    def apply(self, batch: Batch) -> list[str]: ...  # returns rejection messages
 
 
 class StoreSource:
     """What one side sends: the given kinds of a store, optionally filtered."""
 
     def __init__(self, store: Store, kinds: Iterable[str], keep: Filter | None = None,
-                 transform: Callable[[Resource], Resource] | None = None):
+                 transform: Callable[[Resource], Resource] | None = None) -> None:
         self.store = store
         self.kinds = tuple(kinds)
         self.keep = keep or (lambda r: True)
@@ -22,7 +52,7 @@ class StoreSource:
         # One source serves every zone session; they mostly ask the same
         # question at the same revision, so remember the last answers.
         self._snapshot: tuple[int, list[Resource]] | None = None
-        self._deltas: dict[int, object] = {}
+        self._deltas: dict[int, tuple[list[Resource], list[Removal]] | None] = {}
         self._deltas_at = -1
 
     @property
@@ -33,6 +63,17 @@ class StoreSource:
     def revision(self) -> int:
         return self.store.revision
 
+    def batch_since(self, since: int | None) -> Changes | None:
+        """What a peer at revision `since` (None: it has nothing) needs; None when it is up to date."""
+        rev = self.store.revision
+        if since is not None:
+            if rev <= since:
+                return None
+            delta = self.changes_since(since)
+            if delta is not None:
+                return Changes(delta[0], delta[1], rev, full=False)
+        return Changes(self.snapshot(), [], rev, full=True)
+
     def snapshot(self) -> list[Resource]:
         rev = self.store.revision
         if self._snapshot is None or self._snapshot[0] != rev:
@@ -40,7 +81,8 @@ class StoreSource:
                                     if self.keep(r)])
         return self._snapshot[1]
 
-    def changes_since(self, version: int):
+    def changes_since(self, version: int) -> tuple[list[Resource], list[Removal]] | None:
+        """(upserts, removals) since `version`, or None when the store cannot tell (compacted)."""
         rev = self.store.revision
         if self._deltas_at != rev:
             self._deltas, self._deltas_at = {}, rev
@@ -48,7 +90,7 @@ class StoreSource:
             self._deltas[version] = self._changes_since(version)
         return self._deltas[version]
 
-    def _changes_since(self, version: int):
+    def _changes_since(self, version: int) -> tuple[list[Resource], list[Removal]] | None:
         changes = self.store.changes_since(version, self.kinds)
         if changes is None:
             return None
@@ -59,13 +101,12 @@ class StoreSource:
 
 
 def check_batch(batch: Batch, allowed_kinds: Iterable[str],
-                extra_check: Callable[[Resource], str | None] | None = None):
+                extra_check: Callable[[Resource], str | None] | None = None,
+                ) -> tuple[list[Resource], list[Removal], list[str]]:
     """Split a batch into the resources to apply and rejection messages.
 
     A rejection reads '<Kind> <mesh/>name: field: message' so the sender can
     count rejections per kind and a human can see what to fix."""
-    from ..validation import validate_resource
-
     allowed = set(allowed_kinds)
     good: list[Resource] = []
     rejected: list[str] = []
@@ -83,7 +124,7 @@ def check_batch(batch: Batch, allowed_kinds: Iterable[str],
             rejected.append(f"{label}: {problem}")
             continue
         good.append(r)
-    removals = []
+    removals: list[Removal] = []
     for kind, mesh, name in batch.removals:
         if kind not in allowed:
             rejected.append(f"{kind} {name}: kind {kind} cannot be removed in this direction")

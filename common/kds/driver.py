@@ -1,23 +1,41 @@
-"""Drives a KDS session over a websocket: the one transport loop both global
-and zones use. Three cooperating tasks, none created per frame:
+"""Drives a KDS session over a websocket: all of the protocol's I/O, for
+global and zones alike.
+
+`settle` answers the events that need the local store (read the next batch
+from the Source, apply a received batch through the Sink, give a hello the
+store's id and revision), synchronously, so a session is never seen
+half-updated. `Driver` sends the frames, logs refused resources, turns a
+failure into ProtocolError and hands the remaining events to the transport's
+hooks. It runs three cooperating tasks, none created per frame:
 
 - the reader handles each frame as it arrives and sends the replies;
 - the pusher waits for the local store to change and sends the next batch;
 - the ticker sends heartbeats and enforces liveness.
 
-State machine calls are synchronous, so the tasks never see it half-updated.
 The first task to fail (connection closed, protocol error) ends the session."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Callable
 
+from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
+from .adapters import Sink, Source
 from .messages import FrameError, decode, encode
-from .protocol import ProtocolError
+from .protocol import (
+    BatchReceived,
+    Event,
+    GlobalSession,
+    HelloReceived,
+    NeedBatch,
+    ProtocolError,
+    Refused,
+    SendFrames,
+    Session,
+    SessionFailed,
+)
 
 
 class PeerClosed(ProtocolError):
@@ -31,60 +49,104 @@ class SessionHooks:
 
     def on_bad_frame(self, err: FrameError) -> None: ...
 
+    def on_event(self, event: Event) -> None: ...  # Welcomed, HelloReceived, BatchAcked, BatchNacked
 
-async def drive(ws, session, wake: asyncio.Event, hooks: SessionHooks, log: logging.Logger, peer: str,
-                *, can_push: Callable[[], bool] = lambda: True) -> None:
-    """Run until the connection or the protocol fails; raises PeerClosed or ProtocolError."""
 
-    async def send(frames: list[dict]) -> None:
-        for f in frames:
-            await ws.send(encode(f))
-        if session.sender.refused:
-            for r in session.sender.refused:
-                log.error("not sent to %s: %s", peer, r)
-            session.sender.refused.clear()
+def settle(session: Session, events: list[Event], source: Source, sink: Sink, now: float) -> list[Event]:
+    """Carry out the store side of `events`; returns what is left, in order."""
+    out: list[Event] = []
+    for ev in events:
+        if isinstance(ev, NeedBatch):
+            changes = source.batch_since(ev.since)
+            if changes is not None:
+                out += settle(session, session.send_batch(changes.upserts, changes.removals, changes.version,
+                                                          changes.full, now), source, sink, now)
+        elif isinstance(ev, BatchReceived):
+            rejected = sink.apply(ev.batch)
+            out += settle(session, session.batch_applied(ev.batch.nonce, rejected, now), source, sink, now)
+        elif isinstance(ev, HelloReceived):
+            assert isinstance(session, GlobalSession)
+            out.append(ev)
+            out += settle(session, session.accept(source.store_id, source.revision, now), source, sink, now)
+        else:
+            out.append(ev)
+    return out
 
-    async def reader() -> None:
-        async for raw in ws:
-            now = time.monotonic()
-            try:
-                msg = decode(raw)
-            except FrameError as e:
-                hooks.on_bad_frame(e)
-                await send(session.bad_frame(e, now))
-                continue
-            out = session.receive(msg, now)
-            hooks.on_frame(msg)
-            await send(out)
-        # The iterator ends quietly on a normal close (1000/1001).
-        raise PeerClosed(f"{ws.close_reason or 'connection closed'} ({ws.close_code})")
 
-    async def pusher() -> None:
-        while True:
-            await wake.wait()
-            wake.clear()
-            if can_push():
-                await send(session.poke(time.monotonic()))
+class Driver:
+    def __init__(self, ws: Connection, session: Session, source: Source, sink: Sink, hooks: SessionHooks,
+                 log: logging.Logger, peer: str) -> None:
+        self.ws = ws
+        self.session = session
+        self.source = source
+        self.sink = sink
+        self.hooks = hooks
+        self.log = log
+        self.peer = peer
 
-    async def ticker() -> None:
-        period = min(session.timing.heartbeat_interval, session.timing.liveness_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            await send(session.tick(time.monotonic()))
+    async def process(self, events: list[Event], now: float) -> None:
+        """Settle `events` and act on the rest; raises ProtocolError when the session failed."""
+        for ev in settle(self.session, events, self.source, self.sink, now):
+            if isinstance(ev, SendFrames):
+                for f in ev.frames:
+                    await self.ws.send(encode(f))
+            elif isinstance(ev, Refused):
+                self.log.error("not sent to %s: %s: %s", self.peer, ev.resource, ev.reason)
+            elif isinstance(ev, SessionFailed):
+                raise ProtocolError(ev.reason)
+            else:
+                self.hooks.on_event(ev)
 
-    tasks = [asyncio.ensure_future(c) for c in (reader(), pusher(), ticker())]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for t in done:
-            exc = t.exception()
-            if isinstance(exc, ConnectionClosed):
-                frame = exc.rcvd
-                reason = frame.reason if frame and frame.reason else "connection closed"
-                code = frame.code if frame else "no close frame"
-                raise PeerClosed(f"{reason} ({code})") from None
-            if exc is not None:
-                raise exc
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def handle_raw(self, raw: str | bytes) -> None:
+        now = time.monotonic()
+        try:
+            msg = decode(raw)
+        except FrameError as e:
+            self.hooks.on_bad_frame(e)
+            await self.process(self.session.bad_frame(e, now), now)
+            return
+        events = self.session.receive(msg, now)
+        self.hooks.on_frame(msg)
+        await self.process(events, now)
+
+    async def run(self, wake: asyncio.Event) -> None:
+        """Run until the connection or the protocol fails; raises PeerClosed or ProtocolError."""
+        session = self.session
+
+        async def reader() -> None:
+            async for raw in self.ws:
+                await self.handle_raw(raw)
+            # The iterator ends quietly on a normal close (1000/1001).
+            raise PeerClosed(f"{self.ws.close_reason or 'connection closed'} ({self.ws.close_code})")
+
+        async def pusher() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                need = session.need_batch()
+                if need is not None:
+                    await self.process([need], time.monotonic())
+
+        async def ticker() -> None:
+            period = min(session.timing.heartbeat_interval, session.timing.liveness_timeout / 4)
+            while True:
+                await asyncio.sleep(period)
+                now = time.monotonic()
+                await self.process(session.tick(now), now)
+
+        tasks = [asyncio.ensure_future(c) for c in (reader(), pusher(), ticker())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                exc = t.exception()
+                if isinstance(exc, ConnectionClosed):
+                    frame = exc.rcvd
+                    reason = frame.reason if frame and frame.reason else "connection closed"
+                    code = frame.code if frame else "no close frame"
+                    raise PeerClosed(f"{reason} ({code})") from None
+                if exc is not None:
+                    raise exc
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..errors import BadRequest
 from ..resources import Resource
 
 PROTOCOL_VERSION = 1
@@ -67,15 +68,16 @@ class Batch:
     upserts: list[Resource] = field(default_factory=list)
     removals: list[tuple[str, str | None, str]] = field(default_factory=list)
     version: int = 0  # the sender's store revision this batch brings the peer to
-    refused: list[str] = field(default_factory=list)  # resources too big to send
 
 
-def _size(obj) -> int:
-    return len(encode(obj).encode())
+def _size(obj: dict | list) -> int:
+    return len(json.dumps(obj, separators=(",", ":")).encode())
 
 
-def chunk(batch: Batch, max_frame_bytes: int) -> list[dict]:
-    """Split a batch into frames no larger than max_frame_bytes."""
+def chunk(batch: Batch, max_frame_bytes: int) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Split a batch into frames no larger than max_frame_bytes. Also returns
+    the resources left out because one alone exceeds the limit, as (label, reason)."""
+    refused: list[tuple[str, str]] = []
     overhead = 512  # envelope fields, generously
     budget = max(1024, max_frame_bytes - overhead)
     parts: list[tuple[list, list]] = [([], [])]
@@ -84,8 +86,8 @@ def chunk(batch: Batch, max_frame_bytes: int) -> list[dict]:
         w = r.to_wire()
         size = _size(w) + 1
         if size > budget:
-            batch.refused.append(f"{r.kind} {r.mesh + '/' if r.mesh else ''}{r.name}: {size} bytes exceeds the "
-                                 f"{max_frame_bytes}-byte frame limit")
+            refused.append((f"{r.kind} {r.mesh + '/' if r.mesh else ''}{r.name}",
+                            f"{size} bytes exceeds the {max_frame_bytes}-byte frame limit"))
             continue
         if used + size > budget and (parts[-1][0] or parts[-1][1]):
             parts.append(([], []))
@@ -93,25 +95,26 @@ def chunk(batch: Batch, max_frame_bytes: int) -> list[dict]:
         parts[-1][0].append(w)
         used += size
     for rm in batch.removals:
-        w = list(rm)
-        size = _size(w) + 1
+        removal = list(rm)
+        size = _size(removal) + 1
         if used + size > budget and (parts[-1][0] or parts[-1][1]):
             parts.append(([], []))
             used = 0
-        parts[-1][1].append(w)
+        parts[-1][1].append(removal)
         used += size
     n = len(parts)
-    return [
+    frames = [
         {"type": "resources", "nonce": batch.nonce, "part": i + 1, "parts": n, "full": batch.full,
          "version": batch.version, "upserts": ups, "removals": rms}
         for i, (ups, rms) in enumerate(parts)
     ]
+    return frames, refused
 
 
 class Reassembler:
     """Collects the frames of one batch; returns the Batch at its last part."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._nonce: str | None = None
         self._frames: list[dict] = []
 
@@ -128,7 +131,10 @@ class Reassembler:
         batch = Batch(nonce=frame["nonce"], full=frame["full"], version=int(frame.get("version") or 0))
         for f in frames:
             for w in f["upserts"]:
-                batch.upserts.append(Resource.from_wire(w))
+                try:
+                    batch.upserts.append(Resource.from_wire(w))
+                except BadRequest as e:
+                    raise FrameError(f"malformed resources frame: {e}") from None
             for kind, mesh, name in f["removals"]:
                 batch.removals.append((kind, mesh, name))
         return batch
