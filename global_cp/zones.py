@@ -11,6 +11,7 @@ from typing import Any
 
 from common.kds.protocol import SessionStatus
 from common.resources import Resource
+from common.timefmt import format_optional_time
 from common.store import Store
 
 MAX_SUBSCRIPTIONS = 10  # kept per zone, newest last
@@ -19,9 +20,7 @@ StatusSource = Callable[[], SessionStatus]  # a live session's status()
 
 
 def iso(ts: float | None) -> str | None:
-    if not ts:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+    return format_optional_time(ts, millis=True)
 
 
 def wall(monotonic_ts: float) -> float:
@@ -103,7 +102,7 @@ class ZoneRegistry:
         data = []
         for s in self._subs.get(zone, [])[-MAX_SUBSCRIPTIONS:]:
             live = s.live() if s.live else None
-            last_seen = live.last_received if live else None
+            last_seen = wall(live.last_received) if live else None  # epoch: read back after a restart
             data.append({"id": s.id, "zone_instance": s.zone_instance, "global_instance": s.global_instance,
                          "connect_time": s.connect_time, "disconnect_time": s.disconnect_time,
                          "disconnect_reason": s.disconnect_reason, "last_seen": last_seen,

@@ -1,0 +1,29 @@
+"""Global's zone registry keeps subscription history across a global restart."""
+from __future__ import annotations
+
+import time
+
+from common.kds.protocol import SessionStatus
+from common.store import Store
+from common.timefmt import parse_time
+from global_cp.zones import ZoneRegistry
+
+
+def status() -> SessionStatus:
+    return SessionStatus(acked_version=3, acked_at=None, in_flight=None, nacks=0, last_nack="", stats={},
+                         protocol_errors=0, last_protocol_error="", peer_errors=(),
+                         last_received=time.monotonic(), batches_applied=1, last_receive_error="", hello=None,
+                         welcome=None)
+
+
+def test_a_session_open_when_global_died_ends_near_its_last_frame_after_a_restart(tmp_path):
+    config, zones = Store(str(tmp_path / "g.db")), Store(str(tmp_path / "z.db"))
+    before = time.time()
+    ZoneRegistry(config, zones, "global-1", 5.0).connected("zone-1", status, "zone-1-abc", "universal")
+    # global is killed here: no disconnected() call
+    [sub] = ZoneRegistry(config, zones, "global-2", 5.0).subscriptions("zone-1")
+    assert sub["disconnectReason"] == "global control plane restarted"
+    ended = parse_time(sub["disconnectTime"]).timestamp()
+    assert before - 1 <= ended <= time.time() + 1, sub
+    config.close()
+    zones.close()
