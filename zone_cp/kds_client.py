@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
+from common.backoff import backoff_delay
 from common.kds.adapters import StoreSource
 from common.kds.driver import Driver, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
@@ -24,11 +24,6 @@ from .downstream import ZoneDownstreamSink, applied_version
 log = logging.getLogger("mzsim.zone.kds")
 
 ZONE_HEADER = "X-Mzsim-Zone"
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = random.Random()) -> float:
-    """Full jitter: uniform(0, min(cap, base * 2**attempt)), at least base/2."""
-    return max(base / 2, rng.uniform(0, min(cap, base * (2 ** attempt))))
 
 
 class KdsClient:
@@ -111,7 +106,8 @@ class KdsClient:
                 self.connected = False
             if time.monotonic() - started > cfg.liveness_timeout * 2:
                 attempt = 0  # the last session was healthy for a while
-            delay = backoff_delay(attempt, cfg.reconnect_base, cfg.reconnect_cap)
+            # Full jitter spreads a reconnect storm; the floor keeps a refused zone from spinning.
+            delay = backoff_delay(attempt, cfg.reconnect_base, cfg.reconnect_cap, jitter=1.0, floor=cfg.reconnect_base / 2)
             attempt += 1
             await asyncio.sleep(delay)
 
