@@ -11,13 +11,11 @@ from typing import Callable
 from common.resources import Resource
 from common.store import Store
 
-from .state import ProxyKey
+from .state import DEFER, ProxyKey
 
 log = logging.getLogger("mzsim.zone.issuance")
 
-# spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round
-# (a new proxy about to be issued need not be written as "pending" first).
-DEFER = object()
+# spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round.
 SpecFor = Callable[[ProxyKey], object]
 
 
