@@ -27,8 +27,8 @@ def view(name: str = "m1", fingerprint: str = "fp-1", supported: tuple[str, ...]
 def cert(not_before: float, not_after: float) -> IssuedCert:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
     leaf = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(_KEY.public_key())
-            .serial_number(0xABC).not_valid_before(dt.datetime.fromtimestamp(not_before, dt.timezone.utc))
-            .not_valid_after(dt.datetime.fromtimestamp(not_after, dt.timezone.utc)).sign(_KEY, hashes.SHA256()))
+            .serial_number(0xABC).not_valid_before(dt.datetime.fromtimestamp(not_before, dt.UTC))
+            .not_valid_after(dt.datetime.fromtimestamp(not_after, dt.UTC)).sign(_KEY, hashes.SHA256()))
     return IssuedCert(cert_to_pem(leaf), "", [])
 
 
@@ -46,11 +46,11 @@ def certify_all(r: Reconciler, now: float = T0) -> None:
         r.certified(p, cert(now - 10, now + 100), p.wanted(r.meshes[p.mesh].fingerprint), now, now)
 
 
-def test_a_new_mesh_gets_a_slot_and_every_dataplane_needs_a_certificate():
+def test_a_new_mesh_gets_a_pool_and_every_dataplane_needs_a_certificate():
     r = Reconciler(0.8)
     v = view()
     plan = new_mesh(r, v, "dp-1", "dp-0")
-    assert plan.replace_slot is v and plan.retire_slot is None and plan.relisted
+    assert plan.replace_pool is v and plan.retire_pool is None and plan.relisted
     assert sorted(plan.reissue) == [("m1", "dp-0"), ("m1", "dp-1")] and plan.dropped == []
     p = r.proxies[("m1", "dp-0")]
     assert (p.tags, p.created, p.cert) == (SVC, T0, None)
@@ -64,7 +64,7 @@ def test_an_unchanged_mesh_needs_nothing_and_a_new_backend_list_only_rewrites_in
     wider = view(supported=("ca-1", "ca-2"))
     assert not r.needs_dataplanes("m1", wider)
     plan = r.mesh("m1", wider, None, T0 + 1)
-    assert plan.marked == [("m1", "dp-0"), ("m1", "dp-1")] and not plan.reissue and plan.replace_slot is None
+    assert plan.marked == [("m1", "dp-0"), ("m1", "dp-1")] and not plan.reissue and plan.replace_pool is None
     assert r.meshes["m1"].supported == ("ca-1", "ca-2")
 
 
@@ -78,7 +78,7 @@ def test_a_new_fingerprint_reissues_relists_and_drops_vanished_dataplanes():
     with pytest.raises(ValueError):
         r.mesh("m1", v2, None, T0)
     plan = r.mesh("m1", v2, dps("dp-0", "dp-2", "dp-3"), T0 + 5)
-    assert plan.replace_slot is v2 and plan.relisted
+    assert plan.replace_pool is v2 and plan.relisted
     assert sorted(plan.reissue) == [("m1", "dp-0"), ("m1", "dp-2"), ("m1", "dp-3")]
     assert plan.dropped == [("m1", "dp-1")] and ("m1", "dp-1") not in r.proxies
     assert r.proxies[("m1", "dp-0")].cert is not None  # keeps serving its certificate until the new one
@@ -105,7 +105,7 @@ def test_deleted_dataplanes_and_meshes_are_dropped():
     # An insight left from an earlier run goes too, although the proxy was never tracked.
     assert r.dataplane(("m1", "old"), None, T0).dropped == [("m1", "old")]
     plan = r.mesh("m1", None, None, T0)
-    assert plan.retire_slot == "m1" and plan.dropped == [("m1", "dp-1")] and plan.relisted
+    assert plan.retire_pool == "m1" and plan.dropped == [("m1", "dp-1")] and plan.relisted
     assert r.proxies == {} and r.meshes == {}
     assert r.mesh("m1", None, None, T0) == Plan()  # already gone: nothing to do, nothing relisted
     assert not r.needs_dataplanes("m1", None)

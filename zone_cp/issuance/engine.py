@@ -176,10 +176,10 @@ class IssuanceEngine:
 
     def _carry_out(self, plan: Plan) -> None:
         """In the order Plan documents."""
-        if plan.retire_slot is not None:
-            self._retire(plan.retire_slot)
-        if plan.replace_slot is not None:
-            self._replace_pool(plan.replace_slot)
+        if plan.retire_pool is not None:
+            self._retire(plan.retire_pool)
+        if plan.replace_pool is not None:
+            self._replace_pool(plan.replace_pool)
         for key in plan.dropped:
             pool = self._pools.get(key[0])
             if pool is not None:

@@ -42,12 +42,12 @@ class InsightWriter:
     def flush(self) -> None:
         dirty, removed = self._dirty, self._removed
         self._dirty, self._removed = set(), set()
-        specs = {}
+        specs: dict[ProxyKey, dict] = {}
         for key in dirty:
             spec = self.spec_for(key)
             if spec is DEFER:
                 self._dirty.add(key)
-            elif spec is not None and self._last.get(key) != spec:
+            elif isinstance(spec, dict) and self._last.get(key) != spec:
                 specs[key] = spec
         if self._dirty:
             self._event.set()

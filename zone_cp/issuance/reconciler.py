@@ -4,9 +4,9 @@ come out; time is passed in. No asyncio, no store, no clock.
 
 - A proxy needs a (new) certificate when the one it holds was not issued for
   its mesh's current fingerprint and its current tags (`ProxyState.wanted`).
-- A mesh whose fingerprint changes needs a new backend slot, and all its
+- A mesh whose fingerprint changes needs a new worker pool (backend), and all its
   dataplanes are looked at again; one whose mTLS is switched off or that is
-  deleted loses its slot and its proxies.
+  deleted loses its pool and its proxies.
 - After an issue, renewal is due at `renew_fraction` of the certificate's
   actual lifetime, from max(notBefore, request time) to notAfter.
 """
@@ -30,11 +30,11 @@ Tags = dict[str, list[str]]
 
 @dataclass
 class Plan:
-    """What a change calls for. Carry it out in this order: the slot first (a
-    retired slot frees its queued proxies, so they can be reissued), then drops,
+    """What a change calls for. Carry it out in this order: the pool first (a
+    retired pool frees its queued proxies, so they can be reissued), then drops,
     then reissues (of those not in flight: a completion reschedules its proxy)."""
-    replace_slot: MeshView | None = None  # build a new backend slot for this view, retiring the old one
-    retire_slot: str | None = None  # the mesh whose slot goes
+    replace_pool: MeshView | None = None  # build a new worker pool for this view, retiring the old one
+    retire_pool: str | None = None  # the mesh whose pool goes
     dropped: list[ProxyKey] = field(default_factory=list)  # forget; remove their DataplaneInsight
     reissue: list[ProxyKey] = field(default_factory=list)  # due now, with a fresh backoff
     marked: list[ProxyKey] = field(default_factory=list)  # their DataplaneInsight changed
@@ -49,7 +49,7 @@ class Reconciler:
         self._by_mesh: dict[str, set[ProxyKey]] = collections.defaultdict(set)
 
     def needs_dataplanes(self, mesh: str, view: MeshView | None) -> bool:
-        """True if `view` calls for a new backend slot: pass the mesh's dataplanes to `mesh()`."""
+        """True if `view` calls for a new worker pool: pass the mesh's dataplanes to `mesh()`."""
         old = self.meshes.get(mesh)
         return view is not None and (old is None or old.fingerprint != view.fingerprint)
 
@@ -62,7 +62,7 @@ class Reconciler:
             if old is None:
                 return Plan()
             del self.meshes[mesh]
-            return Plan(retire_slot=mesh, dropped=self._drop_all(mesh), relisted=True)
+            return Plan(retire_pool=mesh, dropped=self._drop_all(mesh), relisted=True)
         if old is not None and old.fingerprint == view.fingerprint:
             if old.supported == view.supported:
                 return Plan()
@@ -71,7 +71,7 @@ class Reconciler:
         if dataplanes is None:
             raise ValueError(f"mesh {mesh}: a new backend needs the mesh's dataplanes")
         self.meshes[mesh] = view
-        plan = Plan(replace_slot=view, relisted=True)
+        plan = Plan(replace_pool=view, relisted=True)
         present = set()
         for name, tags in dataplanes:
             present.add((mesh, name))

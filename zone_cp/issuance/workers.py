@@ -127,11 +127,11 @@ class WorkerPool:
             self.queue.get_nowait().in_flight = False
         if self.backend is None:
             return None
-        return asyncio.create_task(self._close_backend())
+        return asyncio.create_task(self._close_backend(self.backend))
 
-    async def _close_backend(self) -> None:
+    async def _close_backend(self, backend: CABackend) -> None:
         try:
-            await self.backend.close()
+            await backend.close()
         except Exception:  # noqa: BLE001 - an old backend failing to close must not stop the new one
             log.exception("mesh %s: closing backend %r failed", self.mesh, self.name)
 
@@ -211,7 +211,7 @@ class WorkerPool:
                 raise BackendError(self.build_error, retryable=False)
             async with asyncio.timeout(timeout):
                 cert = await self.backend.issue(Identity(p.mesh, p.name, p.tags), self.view.lifetime)
-            cert.leaf  # a backend answering with something that is not a certificate has failed
+            _ = cert.leaf  # a backend answering with something that is not a certificate has failed
         except asyncio.CancelledError:
             self._release_probe(p.key)
             if self._tracks(p):
@@ -233,7 +233,7 @@ class WorkerPool:
         m = self.deps.metrics
         if m:
             m.seconds.observe(elapsed, **self.labels)
-            m.total.inc(outcome="ok" if error is None else "error", **self.labels)
+            m.total.inc(1.0, outcome="ok" if error is None else "error", **self.labels)
         if error is None:
             self._succeeded(p, cert, wanted, requested, now)
         else:
