@@ -2,34 +2,20 @@
 time passed in. No store, no event loop."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from common.x509util import IssuedCert, cert_to_pem
 from zone_cp.issuance.meshes import MeshView
 from zone_cp.issuance.reconciler import MIN_RENEW_DELAY, PENDING_GRACE, Plan, Reconciler
 from zone_cp.issuance.state import DEFER, OK
 
+from .conftest import cert
+
 T0 = 1_700_000_000.0
 SVC = {"kuma.io/service": ["web"]}
-_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 def view(name: str = "m1", fingerprint: str = "fp-1", supported: tuple[str, ...] = ("ca-1",)) -> MeshView:
     return MeshView(name, "ca-1", "builtin", {"name": "ca-1", "type": "builtin"}, supported, fingerprint, 100.0)
-
-
-def cert(not_before: float, not_after: float) -> IssuedCert:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
-    leaf = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(_KEY.public_key())
-            .serial_number(0xABC).not_valid_before(dt.datetime.fromtimestamp(not_before, dt.UTC))
-            .not_valid_after(dt.datetime.fromtimestamp(not_after, dt.UTC)).sign(_KEY, hashes.SHA256()))
-    return IssuedCert(cert_to_pem(leaf), "", [])
 
 
 def dps(*names: str, tags: dict | None = None) -> list[tuple[str, dict]]:
