@@ -20,6 +20,7 @@ from common.store import Store
 
 from .api import ZoneApi
 from .config import ZoneConfig
+from .issuance import IssuanceEngine
 from .kds_client import KdsClient
 from .simulated import simulated_dataplanes
 
@@ -45,25 +46,17 @@ class Zone:
         self._insight_task: asyncio.Task | None = None
         self.started = time.time()
 
-    def _build_engine(self):
-        from zone_cp.issuance import IssuanceConfig, IssuanceEngine
-
-        s = self.config.issuance
+    def _build_engine(self) -> IssuanceEngine:
         ctx = BackendContext(
             secret_lookup=lambda mesh, name: self.store.get("Secret", name, mesh),
             environment=self.config.environment,
-            dp_key_type=s.dp_key_type,
+            dp_key_type=self.config.issuance.dp_key_type,
             kubeconfig=self.config.kubeconfig or None,
             system_namespace=self.config.system_namespace,
             settings=self.config.backends,
             metrics=self.metrics,
         )
-        cfg = IssuanceConfig(
-            backoff_base=s.backoff_base, backoff_cap=s.backoff_cap,
-            breaker_threshold=s.breaker_threshold, breaker_window=s.breaker_window,
-            breaker_cooldown=s.breaker_cooldown, concurrency=s.concurrency,
-        )
-        return IssuanceEngine(self.store, ctx, cfg)
+        return IssuanceEngine(self.store, ctx, self.config.issuance)
 
     def token(self) -> str:
         if self.config.token:

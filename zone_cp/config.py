@@ -7,6 +7,8 @@ from common.ca.settings import BackendSettings
 from common.config import duration_field
 from common.kds.protocol import Timing
 
+from .issuance.config import IssuanceConfig
+
 
 @dataclass
 class ZoneKdsConfig(Timing):
@@ -14,17 +16,6 @@ class ZoneKdsConfig(Timing):
 
     reconnect_base: float = duration_field(0.5, "first reconnect delay")
     reconnect_cap: float = duration_field(15.0, "longest reconnect delay")
-
-
-@dataclass
-class IssuanceSettings:
-    dp_key_type: str = "ec"  # ec (P-256, fast) or rsa (2048, as Kuma)
-    backoff_base: float = duration_field(5.0)
-    backoff_cap: float = duration_field(300.0)
-    breaker_threshold: int = 10
-    breaker_window: float = duration_field(60.0)
-    breaker_cooldown: float = duration_field(30.0)
-    concurrency: int = 8
 
 
 @dataclass
@@ -45,5 +36,5 @@ class ZoneConfig:
     services: int = 1
     mesh: str = "default"
     kds: ZoneKdsConfig = field(default_factory=ZoneKdsConfig)
-    issuance: IssuanceSettings = field(default_factory=IssuanceSettings)
+    issuance: IssuanceConfig = field(default_factory=IssuanceConfig)
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning, per backend type

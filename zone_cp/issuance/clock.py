@@ -50,7 +50,7 @@ class ManualClock:
     async def wait(self, event: asyncio.Event, timeout: float | None) -> None:
         if timeout is not None and timeout <= 0:
             return
-        waiters = [asyncio.ensure_future(event.wait())]
+        waiters: list[asyncio.Future] = [asyncio.ensure_future(event.wait())]
         if timeout is not None:
             fut = asyncio.get_running_loop().create_future()
             self._waiters.append((self._now + timeout, fut))

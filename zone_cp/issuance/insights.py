@@ -11,13 +11,11 @@ from typing import Callable
 from common.resources import Resource
 from common.store import Store
 
-from .state import ProxyKey
+from .state import DEFER, ProxyKey
 
 log = logging.getLogger("mzsim.zone.issuance")
 
-# spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round
-# (a new proxy about to be issued need not be written as "pending" first).
-DEFER = object()
+# spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round.
 SpecFor = Callable[[ProxyKey], object]
 
 
@@ -44,12 +42,12 @@ class InsightWriter:
     def flush(self) -> None:
         dirty, removed = self._dirty, self._removed
         self._dirty, self._removed = set(), set()
-        specs = {}
+        specs: dict[ProxyKey, dict] = {}
         for key in dirty:
             spec = self.spec_for(key)
             if spec is DEFER:
                 self._dirty.add(key)
-            elif spec is not None and self._last.get(key) != spec:
+            elif isinstance(spec, dict) and self._last.get(key) != spec:
                 specs[key] = spec
         if self._dirty:
             self._event.set()

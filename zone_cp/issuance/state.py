@@ -9,6 +9,9 @@ from common.x509util import IssuedCert
 PENDING, OK, ERROR, BACKOFF, BREAKER_OPEN = "pending", "ok", "error", "backoff", "breaker-open"
 
 ProxyKey = tuple[str, str]  # (mesh, dataplane)
+# An insight spec that is not ready: look again next round (a new proxy about to be
+# issued need not be written as "pending" first).
+DEFER = object()
 
 
 def iso(ts: float | None) -> str | None:
@@ -43,6 +46,10 @@ class ProxyState:
     @property
     def key(self) -> ProxyKey:
         return (self.mesh, self.name)
+
+    def wanted(self, mesh_fingerprint: str) -> str:
+        """What its certificate must have been issued for: compared with `issued_for`."""
+        return mesh_fingerprint + "|" + self.tags_fp
 
     def insight_spec(self, supported: tuple[str, ...]) -> dict:
         """Kuma's DataplaneInsight.mTLS field names, plus ours."""
