@@ -15,18 +15,9 @@ from common.resources import secret
 from common.store import Store
 from tests.ca.helpers import apply_on_global, builtin, ca_pair, context, mesh, provided
 from tests.support.wait import async_wait_until
-from zone_cp.issuance.policy import CLOSED, OPEN, Breaker, backoff_delay
+from zone_cp.issuance.policy import CLOSED, OPEN, Breaker
 
 from .conftest import service_dataplanes
-
-
-def test_backoff_doubles_up_to_the_cap_with_jitter_below():
-    rng = random.Random(1)
-    assert [backoff_delay(n, 5, 300, 0, rng) for n in range(1, 9)] == [5, 10, 20, 40, 80, 160, 300, 300]
-    for n in range(1, 12):
-        d = backoff_delay(n, 5, 300, 0.2, rng)
-        exact = min(300, 5 * 2 ** (n - 1))
-        assert 0.8 * exact <= d <= exact
 
 
 def test_breaker_counts_distinct_proxies_within_the_window():

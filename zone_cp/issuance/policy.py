@@ -1,5 +1,5 @@
-"""Failure policy: per-proxy jittered exponential backoff and a per-backend
-circuit breaker, in the manner of Kuma PR #17448.
+"""Failure policy: a per-backend circuit breaker, in the manner of Kuma PR
+#17448 (the per-proxy backoff is common.backoff).
 
 The breaker opens when at least `threshold` DISTINCT proxies failed within
 `window` seconds, stays open for `cooldown`, then lets one half-open probe
@@ -9,18 +9,9 @@ released, or the breaker would stay half-open forever.
 """
 from __future__ import annotations
 
-import random
 from typing import Hashable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-
-
-def backoff_delay(failures: int, base: float, cap: float, jitter: float, rng: random.Random) -> float:
-    """Delay before retry number `failures` (1, 2, ...): base * 2^(n-1), capped,
-    then scaled down by up to `jitter` so failing proxies spread out."""
-    exponent = min(max(failures - 1, 0), 62)
-    delay = min(cap, base * (2 ** exponent))
-    return delay * (1.0 - jitter * rng.random())
 
 
 class Breaker:

@@ -1,9 +1,9 @@
 """Per-proxy issuance state, and the DataplaneInsight it is reported as."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from common.timefmt import format_time
 from common.x509util import IssuedCert
 
 PENDING, OK, ERROR, BACKOFF, BREAKER_OPEN = "pending", "ok", "error", "backoff", "breaker-open"
@@ -15,7 +15,7 @@ DEFER = object()
 
 
 def iso(ts: float | None) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else None
+    return format_time(ts) if ts is not None else None
 
 
 @dataclass

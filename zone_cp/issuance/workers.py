@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.ca import registry
+from common.backoff import backoff_delay
 from common.ca.base import BackendContext, CABackend
 from common.errors import BackendError, MzsimError, error_text
 from common.metrics import Registry
@@ -26,7 +27,7 @@ from common.x509util import Identity, IssuedCert
 from .clock import Clock
 from .config import IssuanceConfig
 from .meshes import MeshView
-from .policy import CLOSED, HALF_OPEN, OPEN, Breaker, backoff_delay
+from .policy import CLOSED, HALF_OPEN, OPEN, Breaker
 from .state import BACKOFF, BREAKER_OPEN, ERROR, ProxyKey, ProxyState, iso
 
 log = logging.getLogger("mzsim.zone.issuance")
@@ -272,8 +273,9 @@ class WorkerPool:
                         self.name, iso(self.breaker.open_until), c.breaker_threshold)
             self._release_parked(self.breaker.open_until)
             self._gauge(1)
-        self.deps.schedule(p, now + backoff_delay(p.failures, c.backoff_base, c.backoff_cap, c.backoff_jitter,
-                                                  self.deps.rng))
+        # Retry n (failures counts from 1) waits base * 2**(n-1), capped, less up to `jitter` of it.
+        self.deps.schedule(p, now + backoff_delay(p.failures - 1, c.backoff_base, c.backoff_cap,
+                                                  jitter=c.backoff_jitter, rng=self.deps.rng))
 
     # -- reporting -----------------------------------------------------------------
     def stats(self, now: float) -> dict:
