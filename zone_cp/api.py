@@ -2,22 +2,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
 from common.errors import Forbidden, NotFound, ValidationError
 from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
+from common.metrics import Registry
 from common.resources import Resource
+from common.store import Store
 from common.timefmt import format_time
 from common.validation import validate_resource
+
+from .issuance import IssuanceEngine
 
 log = logging.getLogger("mzsim.zone.api")
 
 
 class ZoneApi:
-    def __init__(self, zone):
-        self.zone = zone
-        self.store = zone.store
+    def __init__(self, name: str, environment: str, store: Store, engine: IssuanceEngine | None,
+                 metrics: Registry, status: Callable[[], dict]):
+        self.name = name
+        self.environment = environment
+        self.store = store
+        self.engine = engine
+        self.metrics = metrics
+        self.zone_status = status  # the zone's /status document
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -36,15 +46,15 @@ class ZoneApi:
             web.put("/meshes/{mesh}/dataplanes/{name}", self.put_dataplane),
             web.delete("/meshes/{mesh}/dataplanes/{name}", self.delete_dataplane),
             web.get("/meshes/{mesh}/dataplanes/{name}/identity", self.identity),
-            web.get("/metrics", metrics_handler(self.zone.metrics)),
+            web.get("/metrics", metrics_handler(self.metrics)),
         ]
 
     async def index(self, request):
-        return json_response({"product": "mzsim", "mode": "zone", "zone": self.zone.name,
-                              "environment": self.zone.config.environment})
+        return json_response({"product": "mzsim", "mode": "zone", "zone": self.name,
+                              "environment": self.environment})
 
     async def status(self, request):
-        return json_response(self.zone.status())
+        return json_response(self.zone_status())
 
     async def global_owned(self, request):
         kind = "Secret" if "secrets" in request.path else "Mesh"
@@ -57,7 +67,7 @@ class ZoneApi:
     def _mesh(self, mesh: str) -> Resource:
         res = self.store.get("Mesh", mesh)
         if res is None:
-            raise NotFound(f"mesh {mesh!r} not found in zone {self.zone.name}; apply it on global")
+            raise NotFound(f"mesh {mesh!r} not found in zone {self.name}; apply it on global")
         return res
 
     async def get_mesh(self, request):
@@ -108,7 +118,7 @@ class ZoneApi:
     async def identity(self, request):
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         self._dataplane(mesh, name)
-        cert = self.zone.engine.identity(mesh, name) if self.zone.engine else None
+        cert = self.engine.identity(mesh, name) if self.engine else None
         if cert is None:
             raise NotFound(f"dataplane {name!r} in mesh {mesh!r} has no certificate yet; see its "
                            f"DataplaneInsight (GET /meshes/{mesh}/dataplanes/_overview) for why")

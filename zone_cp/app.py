@@ -108,7 +108,8 @@ class Zone:
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
-        app.add_routes(ZoneApi(self).routes())
+        api = ZoneApi(self.name, self.config.environment, self.store, self.engine, self.metrics, self.status)
+        app.add_routes(api.routes())
         return app
 
     async def start(self) -> None:
