@@ -22,11 +22,11 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common.acmpcasetup import setup_acmpca  # noqa: E402
-from common.ca.acmpca_client import make_client  # noqa: E402
 from bench.benchutil import write_results  # noqa: E402
-from common.waiting import free_port, stop_process, wait_until  # noqa: E402
+from common.ca.acmpca_client import make_client  # noqa: E402
 from common.x509util import Identity, build_csr, csr_to_pem, generate_key  # noqa: E402
+from mzsim.setup.acmpca import setup_acmpca  # noqa: E402
+from mzsim.waiting import free_port, stop_process, wait_until  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "acmpca_rate.json")

@@ -28,10 +28,10 @@ from lightkube.resources.core_v1 import Secret  # noqa: E402
 from bench.benchutil import write_results  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
 from common.ca.certmanager import CertManagerBackend  # noqa: E402
-from common.certmanagersetup import setup_certmanager  # noqa: E402
 from common.kubeclient import make_client  # noqa: E402
-from common.waiting import free_port, stop_process, wait_port, wait_until  # noqa: E402
 from common.x509util import Identity  # noqa: E402
+from mzsim.setup.certmanager import setup_certmanager  # noqa: E402
+from mzsim.waiting import free_port, stop_process, wait_port, wait_until  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "certmanager_rate.json")

@@ -30,10 +30,10 @@ import hvac
 from bench.benchutil import machine, median_run, now_iso, progress, write_results
 from bench.issuance_engine import dataplanes, time_engine
 from common.ca.vault_session import PrivateFiles, build_session
-from common.openbao import start_dev_server
 from common.resources import Resource, secret
-from common.vaultsetup import SetupResult, setup_vault
 from common.x509util import Identity
+from mzsim.services.openbao import start_dev_server
+from mzsim.setup.vault import SetupResult, setup_vault
 from zone_cp.issuance import IssuanceConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -52,9 +52,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from common.acmpcasetup import setup_acmpca
     from common.errors import BackendError
     from common.resources import dump_yaml
+    from mzsim.setup.acmpca import setup_acmpca
 
     try:
         result = setup_acmpca(args.endpoint_url or None, args.region, common_name=args.common_name,

@@ -66,7 +66,7 @@ def run_controller(args) -> int:
 
 
 def run_setup(args) -> int:
-    from common.certmanagersetup import setup_certmanager
+    from mzsim.setup.certmanager import setup_certmanager
 
     try:
         result = asyncio.run(setup_certmanager(args.kubeconfig, namespace=args.namespace, issuer=args.issuer,

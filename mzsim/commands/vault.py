@@ -1,5 +1,5 @@
 """`mzsim vault setup`: configure Vault/OpenBao PKI, role, policy and token for
-a mesh's vault mTLS backend (common/vaultsetup.py), and print what to apply."""
+a mesh's vault mTLS backend (mzsim/setup/vault.py), and print what to apply."""
 from __future__ import annotations
 
 import argparse
@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from common.vaultsetup import setup_vault
+    from mzsim.setup.vault import setup_vault
 
     if not args.address:
         print("error: --address is required (or set VAULT_ADDR)", file=sys.stderr)

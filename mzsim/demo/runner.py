@@ -10,8 +10,8 @@ import sys
 import tempfile
 import time
 
-from common.waiting import WaitTimeout, wait_until
-from scenarios.launcher import Global, Zone
+from mzsim.launcher import Global, Zone
+from mzsim.waiting import WaitTimeout, wait_until
 
 from . import backends as demo_backends
 from .summary import line, snapshot

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from common.acmpcasetup import SetupResult, setup_acmpca
-from common.waiting import stop_process
+from mzsim.setup.acmpca import SetupResult, setup_acmpca
+from mzsim.waiting import free_port, stop_process, wait_until
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
-from tests.support.wait import free_port, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETUP_KEY = "AKIASETUPSETUPSETUP0"

@@ -9,10 +9,10 @@ import uuid
 import pytest
 import requests
 
-from common.openbao import BaoServer, start_dev_server
-from common.vaultsetup import setup_vault
+from mzsim.services.openbao import BaoServer, start_dev_server
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import free_port
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
-from tests.support.wait import free_port
 
 ROOT_TOKEN = "root"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from common.errors import BackendError, DataSourceError
-from common.vaultsetup import setup_vault
 from common.x509util import Identity
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import free_port
 
 from .conftest import ROOT_TOKEN, token_auth, unique, vault_spec
-from tests.support.wait import free_port
 
 
 def ident(mesh: str) -> Identity:

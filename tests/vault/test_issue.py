@@ -10,9 +10,9 @@ from cryptography.x509.oid import NameOID
 from common.ca.vault import VaultBackend
 from common.errors import BackendError
 from common.resources import parse_text
-from common.vaultsetup import setup_vault
 from common.x509util import Identity, load_certs, load_key, public_keys_match, uri_sans_of, verify_chain
 from mzsim.cli import main as mzsim_main
+from mzsim.setup.vault import setup_vault
 
 from .conftest import ROOT_TOKEN, token_auth, unique, vault_spec
 

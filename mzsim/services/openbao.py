@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .waiting import free_port, stop_process, wait_until
+from mzsim.waiting import free_port, stop_process, wait_until
 
 DEV_ROOT_TOKEN = "root"
 

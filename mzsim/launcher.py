@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from common.waiting import free_port, wait_port, wait_until
+from mzsim.waiting import free_port, wait_port, wait_until
 
 
 def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json"):

@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Callable
 
-from .x509util import cert_to_pem, key_to_pem, make_ca
+from common.x509util import cert_to_pem, key_to_pem, make_ca
 
 DEFAULT_NAMESPACE = "kong-mesh-system"
 DEFAULT_ISSUER = "my-ca-issuer"
@@ -48,7 +48,7 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
     from lightkube.models.meta_v1 import ObjectMeta
     from lightkube.resources.core_v1 import Namespace, Secret
 
-    from .kubeclient import ClusterIssuer, Issuer, make_client
+    from common.kubeclient import ClusterIssuer, Issuer, make_client
 
     say = progress or (lambda _m: None)
     client = make_client(kubeconfig)

@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from .ca.acmpca import SIGNING_ALGORITHMS
-from .ca.acmpca_client import backoff_delay, classify, failure_error, make_client
-from .errors import BackendError
+from common.ca.acmpca import SIGNING_ALGORITHMS
+from common.ca.acmpca_client import backoff_delay, classify, failure_error, make_client
+from common.errors import BackendError
 
 Progress = Callable[[str], None]
 WAIT_SECONDS = 60.0
