@@ -8,6 +8,7 @@ import sys
 
 from common.errors import BackendError
 from common.resources import dump_yaml, secret, to_universal
+from mzsim.extras import needs
 
 
 def register(sub) -> None:
@@ -41,7 +42,8 @@ def register(sub) -> None:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from mzsim.setup.vault import setup_vault
+    with needs("backends", "mzsim vault setup"):
+        from mzsim.setup.vault import setup_vault
 
     if not args.address:
         print("error: --address is required (or set VAULT_ADDR)", file=sys.stderr)

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mzsim.extras import needs
 from mzsim.launcher import Proc
 from mzsim.waiting import free_port, wait_port
 
@@ -126,4 +127,5 @@ def prepare(backend_type: str, demo) -> Plan:
     fn = PREPARERS.get(backend_type)
     if fn is None:
         raise DemoError(f"unknown backend {backend_type!r}; choose from {', '.join(PREPARERS)}")
-    return fn(demo)
+    with needs("backends,services", f"the demo's {backend_type} backend"):
+        return fn(demo)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 
+from mzsim.extras import MissingExtra
 from mzsim.launcher import Global, Zone
 from mzsim.waiting import WaitTimeout, wait_until
 
@@ -36,7 +37,7 @@ class Demo:
         except KeyboardInterrupt:
             self.say("interrupted")
             return 0
-        except (WaitTimeout, demo_backends.DemoError) as e:
+        except (WaitTimeout, demo_backends.DemoError, MissingExtra) as e:
             self.say(f"failed: {e}")
             return 1
         finally:
