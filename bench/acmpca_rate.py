@@ -13,7 +13,6 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,26 +21,26 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common.acmpcasetup import setup_acmpca  # noqa: E402
-from common.ca.acmpca.client import make_client  # noqa: E402
 from bench.benchutil import write_results  # noqa: E402
-from common.waiting import free_port, stop_process, wait_until  # noqa: E402
+from common.ca.acmpca.client import make_client  # noqa: E402
 from common.x509util import Identity, build_csr, csr_to_pem, generate_key  # noqa: E402
+from mzsim.launcher import Proc  # noqa: E402
+from mzsim.setup.acmpca import setup_acmpca  # noqa: E402
+from mzsim.waiting import free_port, wait_until  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "acmpca_rate.json")
 CREDS = {"access_key": "AKIABENCH", "secret_key": "x"}
 
 
-def start(kind: str, port: int, log: str) -> subprocess.Popen:
+def start(kind: str, port: int, log: str) -> Proc:
     if kind == "stock":
-        cmd = [shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server",
-               "-H", "127.0.0.1", "-p", str(port)]
+        moto = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
+        proc = Proc(["-H", "127.0.0.1", "-p", str(port)], log, program=moto, cwd=ROOT).start()
         probe = "/moto-api/"
     else:
-        cmd = [sys.executable, "-m", "mzsim", "acmpca", "serve", "--port", str(port)]
+        proc = Proc(["acmpca", "serve", "--port", str(port)], log, cwd=ROOT).start()
         probe = "/_requests"
-    proc = subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=ROOT)
     wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=1).status == 200,
                30, what=f"{kind} server")
     return proc
@@ -103,7 +102,7 @@ def main() -> int:
                 results["servers"][f"{kind} {key_algorithm}"] = figure
                 print(f"{kind:8} {key_algorithm:14} {figure['issue_get_per_second']:7.1f} issue+get/s", flush=True)
         finally:
-            stop_process(proc)
+            proc.stop()
     write_results(RESULTS, results)
     print(f"moto CA key load: {results['moto_ca_key_load_ms']} ms per call; written to {RESULTS}")
     shutil.rmtree(workdir, ignore_errors=True)

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,18 +27,14 @@ from lightkube.resources.core_v1 import Secret  # noqa: E402
 from bench.benchutil import write_results  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
 from common.ca.certmanager.backend import CertManagerBackend  # noqa: E402
-from common.certmanagersetup import setup_certmanager  # noqa: E402
 from common.ca.certmanager.kube import make_client  # noqa: E402
-from common.waiting import free_port, stop_process, wait_port, wait_until  # noqa: E402
 from common.x509util import Identity  # noqa: E402
+from mzsim.launcher import Proc  # noqa: E402
+from mzsim.setup.certmanager import setup_certmanager  # noqa: E402
+from mzsim.waiting import free_port, wait_port, wait_until  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "certmanager_rate.json")
-
-
-def start(args: list[str], log: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mzsim", *args], stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -104,18 +99,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         kubeconfig = os.path.join(tmp, "kubeconfig.yaml")
-        procs = [start(["kube-api", "--port", str(port), "--kubeconfig-out", kubeconfig],
-                       os.path.join(tmp, "kube-api.log"))]
+        procs = [Proc(["kube-api", "--port", str(port), "--kubeconfig-out", kubeconfig],
+                      os.path.join(tmp, "kube-api.log"), cwd=ROOT).start()]
         try:
             wait_port(port)
             wait_until(lambda: os.path.exists(kubeconfig), 10, what="kubeconfig")
-            procs.append(start(["certmanager-controller", "--kubeconfig", kubeconfig],
-                               os.path.join(tmp, "controller.log")))
-            wait_until(lambda: "ready" in open(os.path.join(tmp, "controller.log")).read(), 15, what="controller")
+            controller = Proc(["certmanager-controller", "--kubeconfig", kubeconfig],
+                              os.path.join(tmp, "controller.log"), cwd=ROOT).start()
+            procs.append(controller)
+            wait_until(lambda: "ready" in controller.log(), 15, what="controller")
             result = asyncio.run(measure(kubeconfig, a.seconds, a.concurrency, a.age))
         finally:
             for p in reversed(procs):
-                stop_process(p)
+                p.stop()
     result = {"bench": "certmanager_rate", "python": platform.python_version(), "cpus": os.cpu_count(),
               "dp_key": "ec", "ca_key": "ec", **result}
     write_results(RESULTS, result)

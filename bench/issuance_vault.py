@@ -31,10 +31,10 @@ from bench.benchutil import machine, median_run, now_iso, progress, write_result
 from bench.issuance_engine import dataplanes, time_engine
 from common.ca.private_files import PrivateFiles
 from common.ca.vault.session import build_session
-from common.openbao import start_dev_server
 from common.resources import Resource, secret
-from common.vaultsetup import SetupResult, setup_vault
 from common.x509util import Identity
+from mzsim.services.openbao import start_dev_server
+from mzsim.setup.vault import SetupResult, setup_vault
 from zone_cp.issuance import IssuanceConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -24,8 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.benchutil import write_results  # noqa: E402
-from common.waiting import free_port_range, wait_port, wait_until  # noqa: E402
-from scenarios.launcher import Global, Proc, http  # noqa: E402
+from mzsim.launcher import Global, Proc, http  # noqa: E402
+from mzsim.waiting import free_port_range, wait_port, wait_until  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "sync_latency.json")
 

@@ -1,7 +1,7 @@
 """A scenario's processes at run time: global, its zones (each dialing global
 through its own fault proxy), and the reads conditions make (the Probe).
 
-Processes are started with scenarios/launcher.py; its calls block (they wait
+Processes are started with mzsim/launcher.py; its calls block (they wait
 for ports), so they run in threads and the proxies keep pumping meanwhile."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import os
 import signal
 
 from common.resources import global_api_path, to_universal
-from common.waiting import free_port
-from scenarios.launcher import Global, Proc, Zone, http
+from mzsim.launcher import Global, Proc, Zone, http
+from mzsim.waiting import free_port
 
 from .model import Scenario
 from .proxy import FaultProxy

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from tests.support.procs import new_workdir
+from mzsim.launcher import new_workdir
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from mzsim.extras import needs
+
 
 def register(sub) -> None:
     acm = sub.add_parser("acmpca", help="helpers for the acmpca mTLS backend")
@@ -45,16 +47,19 @@ def register(sub) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from mzsim.services.acmpca_server import serve
+    with needs("services", "mzsim acmpca serve"):  # moto is imported as the server starts
+        from mzsim.services.acmpca_server import serve
 
-    serve(args.port, args.host, args.tls_cert_dir, access_log=args.access_log)
+        serve(args.port, args.host, args.tls_cert_dir, access_log=args.access_log)
     return 0
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from common.acmpcasetup import setup_acmpca
     from common.errors import BackendError
     from common.resources import dump_yaml
+
+    with needs("backends", "mzsim acmpca setup"):
+        from mzsim.setup.acmpca import setup_acmpca
 
     try:
         result = setup_acmpca(args.endpoint_url or None, args.region, common_name=args.common_name,

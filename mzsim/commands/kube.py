@@ -6,6 +6,8 @@ import sys
 
 import yaml
 
+from mzsim.extras import needs
+
 
 def register(sub) -> None:
     k = sub.add_parser("kube-api", help="run a local Kubernetes API (enough for cert-manager requests)",
@@ -58,15 +60,17 @@ def run_kube_api(args) -> int:
 
 
 def run_controller(args) -> int:
-    from mzsim.services.certmanager_controller import run
+    with needs("services", "mzsim certmanager-controller"):  # lightkube is imported as it starts
+        from mzsim.services.certmanager_controller import run
 
-    asyncio.run(run(args.kubeconfig, args.namespace, not args.no_approve, args.cluster_resource_namespace,
-                    args.resync_seconds))
+        asyncio.run(run(args.kubeconfig, args.namespace, not args.no_approve, args.cluster_resource_namespace,
+                        args.resync_seconds))
     return 0
 
 
 def run_setup(args) -> int:
-    from common.certmanagersetup import setup_certmanager
+    with needs("backends", "mzsim certmanager setup"):
+        from mzsim.setup.certmanager import setup_certmanager
 
     try:
         result = asyncio.run(setup_certmanager(args.kubeconfig, namespace=args.namespace, issuer=args.issuer,

@@ -1,5 +1,5 @@
 """`mzsim vault setup`: configure Vault/OpenBao PKI, role, policy and token for
-a mesh's vault mTLS backend (common/vaultsetup.py), and print what to apply."""
+a mesh's vault mTLS backend (mzsim/setup/vault.py), and print what to apply."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 
 from common.errors import BackendError
 from common.resources import dump_yaml, secret, to_universal
+from mzsim.extras import needs
 
 
 def register(sub) -> None:
@@ -41,7 +42,8 @@ def register(sub) -> None:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from common.vaultsetup import setup_vault
+    with needs("backends", "mzsim vault setup"):
+        from mzsim.setup.vault import setup_vault
 
     if not args.address:
         print("error: --address is required (or set VAULT_ADDR)", file=sys.stderr)

@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from common.waiting import free_port, wait_port
-from scenarios.launcher import Proc
+from mzsim.extras import needs
+from mzsim.launcher import Proc
+from mzsim.waiting import free_port, wait_port
 
 
 class DemoError(Exception):
@@ -69,8 +70,8 @@ def _builtin(demo) -> Plan:
 
 
 def _vault(demo) -> Plan:
-    from common.openbao import DEV_ROOT_TOKEN, bao_binary, dev_server_args
-    from common.vaultsetup import setup_vault
+    from mzsim.services.openbao import DEV_ROOT_TOKEN, bao_binary, dev_server_args
+    from mzsim.setup.vault import setup_vault
 
     port = free_port()
     address = f"http://127.0.0.1:{port}"
@@ -86,7 +87,7 @@ def _vault(demo) -> Plan:
 
 
 def _acmpca(demo) -> Plan:
-    from common.acmpcasetup import setup_acmpca
+    from mzsim.setup.acmpca import setup_acmpca
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -101,7 +102,7 @@ def _acmpca(demo) -> Plan:
 def _certmanager(demo) -> Plan:
     import asyncio
 
-    from common.certmanagersetup import setup_certmanager
+    from mzsim.setup.certmanager import setup_certmanager
 
     port = free_port()
     kubeconfig = os.path.join(demo.dir, "kubeconfig.yaml")
@@ -126,4 +127,5 @@ def prepare(backend_type: str, demo) -> Plan:
     fn = PREPARERS.get(backend_type)
     if fn is None:
         raise DemoError(f"unknown backend {backend_type!r}; choose from {', '.join(PREPARERS)}")
-    return fn(demo)
+    with needs("backends,services", f"the demo's {backend_type} backend"):
+        return fn(demo)

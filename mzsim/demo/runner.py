@@ -10,8 +10,9 @@ import sys
 import tempfile
 import time
 
-from common.waiting import WaitTimeout, wait_until
-from scenarios.launcher import Global, Zone
+from mzsim.extras import MissingExtra
+from mzsim.launcher import Global, Zone
+from mzsim.waiting import WaitTimeout, wait_until
 
 from . import backends as demo_backends
 from .summary import line, snapshot
@@ -36,7 +37,7 @@ class Demo:
         except KeyboardInterrupt:
             self.say("interrupted")
             return 0
-        except (WaitTimeout, demo_backends.DemoError) as e:
+        except (WaitTimeout, demo_backends.DemoError, MissingExtra) as e:
             self.say(f"failed: {e}")
             return 1
         finally:

@@ -1,7 +1,7 @@
 """The demo's one-line live summary, read from global's API."""
 from __future__ import annotations
 
-from scenarios.launcher import http
+from mzsim.launcher import http
 
 
 def snapshot(global_api: str) -> dict | None:

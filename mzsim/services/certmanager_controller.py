@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import logging
 import random
 import re
 
+from common.backoff import backoff_delay
 from common.signals import wait_for_stop_signal
+from common.timefmt import now_text
 from common.x509util import cert_to_pem, load_certs, load_key, sign_csr, utcnow
 
 log = logging.getLogger("mzsim.certmanager-controller")
@@ -49,12 +50,8 @@ def go_duration(text: str) -> float:
     return total
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def condition(ctype: str, status: str, reason: str, message: str) -> dict:
-    return {"type": ctype, "status": status, "reason": reason, "message": message, "lastTransitionTime": _now()}
+    return {"type": ctype, "status": status, "reason": reason, "message": message, "lastTransitionTime": now_text()}
 
 
 def conditions_of(obj) -> dict[str, dict]:
@@ -130,7 +127,7 @@ class Controller:
             except Exception as e:  # noqa: BLE001 - connection errors: reconnect
                 log.warning("watch of %s failed: %s; retrying", res.__name__, e)
             attempt += 1
-            await asyncio.sleep(min(10.0, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            await asyncio.sleep(backoff_delay(attempt, 0.2, 10.0))
 
     async def _resync_loop(self) -> None:
         while True:
@@ -210,7 +207,7 @@ class Controller:
                 conds["Denied"] = condition("Denied", "True", "mzsim.io", deny)
                 conds["Ready"] = condition("Ready", "False", "Denied",
                                            "The CertificateRequest was denied by an approval controller")
-                await self._patch_status(obj, conds, failureTime=_now())
+                await self._patch_status(obj, conds, failureTime=now_text())
                 log.info("denied %s: %s", obj.metadata.name, deny)
                 return
             if not self.approve:
@@ -299,7 +296,7 @@ class Controller:
         except ValueError as e:
             conds["InvalidRequest"] = condition("InvalidRequest", "True", "RequestParsingError", str(e))
             conds["Ready"] = condition("Ready", "False", "Failed", f"Failed to sign certificate: {e}")
-            await self._patch_status(obj, conds, failureTime=_now())
+            await self._patch_status(obj, conds, failureTime=now_text())
             log.info("invalid request %s: %s", obj.metadata.name, e)
             return
         conds["Ready"] = condition("Ready", "True", "Issued", "Certificate fetched from issuer successfully")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as dt
 import itertools
 import json
 import os
@@ -14,6 +13,8 @@ import secrets
 import uuid
 from collections import deque
 from dataclasses import dataclass
+
+from common.timefmt import now_text
 
 HISTORY = 10_000  # watch events kept; older resourceVersions get 410 Gone
 
@@ -213,10 +214,6 @@ def write_private(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class KubeStore:
     def __init__(self, data_file: str | None = None, history: int = HISTORY):
         self.objects: dict[tuple[str, str, str], dict] = {}  # (plural, namespace, name) -> object
@@ -288,7 +285,7 @@ class KubeStore:
         if (kind.plural, ns, md["name"]) in self.objects:
             raise KubeError(409, "AlreadyExists", f'{kind.what} "{md["name"]}" already exists')
         md["uid"] = str(uuid.uuid4())
-        md["creationTimestamp"] = _now()
+        md["creationTimestamp"] = now_text()
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
         self._bump(obj)
         self.objects[(kind.plural, ns, md["name"])] = obj

@@ -8,19 +8,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
 
-from common.acmpcasetup import SetupResult, setup_acmpca
 from common.ca.acmpca import AcmpcaSettings
 from common.ca.settings import BackendSettings
-from common.waiting import stop_process
+from mzsim.launcher import Proc
+from mzsim.setup.acmpca import SetupResult, setup_acmpca
+from mzsim.waiting import free_port, wait_until
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
-from tests.support.wait import free_port, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETUP_KEY = "AKIASETUPSETUPSETUP0"
@@ -52,7 +51,7 @@ class AcmServer:
     workdir: str
     stock: bool = False
     tls_dir: str = ""
-    proc: subprocess.Popen | None = field(default=None, repr=False)
+    proc: Proc | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -62,27 +61,26 @@ class AcmServer:
     def ca_file(self) -> str:
         return os.path.join(self.tls_dir, "ca.pem") if self.tls_dir else ""
 
-    def command(self) -> list[str]:
+    def process(self) -> Proc:
+        log = os.path.join(self.workdir, "server.log")
         if self.stock:
             moto = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
-            return [moto, "-H", "127.0.0.1", "-p", str(self.port)]
-        cmd = [sys.executable, "-m", "mzsim", "acmpca", "serve", "--port", str(self.port)]
-        return cmd + (["--tls-cert-dir", self.tls_dir] if self.tls_dir else [])
+            return Proc(["-H", "127.0.0.1", "-p", str(self.port)], log, program=moto, cwd=REPO)
+        tls = ["--tls-cert-dir", self.tls_dir] if self.tls_dir else []
+        return Proc(["acmpca", "serve", "--port", str(self.port), *tls], log, cwd=REPO)
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(os.path.join(self.workdir, "server.log"), "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=REPO)
-        log.close()
+        proc = self.proc = self.process().start()
         path = "/moto-api/" if self.stock else "/_requests"
         # Up, or exited: either ends the wait.
-        wait_until(lambda: self.proc.poll() is not None or self._get(path, timeout=1) is not None, timeout,
+        wait_until(lambda: proc.exited() or self._get(path, timeout=1) is not None, timeout,
                    interval=0.05, what=f"ACM PCA server at {self.endpoint}")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"server exited with {self.proc.returncode}; see {self.workdir}/server.log")
+        if proc.exited():
+            raise AssertionError(f"server exited with {proc.returncode()}; see {self.workdir}/server.log")
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        if self.proc is not None:
+            self.proc.stop()
 
     def _open(self, method: str, path: str, body: dict | None = None, timeout: float = 5):
         import ssl

@@ -43,7 +43,7 @@ def test_setup_prints_an_applyable_mesh(acm, tmp_path):
 
 
 def test_setup_against_nothing_fails_clearly(tmp_path):
-    from tests.support.wait import free_port
+    from mzsim.waiting import free_port
 
     class Nowhere:
         endpoint = f"http://127.0.0.1:{free_port()}"

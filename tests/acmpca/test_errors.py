@@ -57,7 +57,7 @@ async def test_disabled_ca_is_refused(acm, creds, make_backend):
 
 async def test_disabled_ca_is_refused_even_by_stock_moto(stock_moto, creds, make_backend):
     """Stock moto issues from a DISABLED CA; the backend checks the status itself."""
-    from common.acmpcasetup import setup_acmpca
+    from mzsim.setup.acmpca import setup_acmpca
 
     fresh = setup_acmpca(stock_moto.endpoint, access_key=SETUP_KEY, secret_key="x")
     creds()

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from common.x509util import uri_sans_of, verify_chain
-from tests.support.procs import Global, Zone, wait_connected
-from tests.support.wait import wait_until
+from mzsim.launcher import Global, Zone, wait_connected
+from mzsim.waiting import wait_until
 
 
 def test_two_zones_issue_from_the_same_acm_pca(cluster, acm, ca):

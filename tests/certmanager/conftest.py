@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from common.certmanagersetup import setup_certmanager
 from common.ca.certmanager.kube import make_client
-from scenarios.launcher import Proc
-from tests.support.wait import free_port, wait_port, wait_until
+from mzsim.launcher import Proc
+from mzsim.setup.certmanager import setup_certmanager
+from mzsim.waiting import free_port, wait_port, wait_until
 
 NAMESPACE = "kong-mesh-system"
 UNAPPROVED_NS = "no-approver"

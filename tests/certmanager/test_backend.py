@@ -18,12 +18,12 @@ from common.ca.base import BackendContext
 from common.ca.certmanager import CertmanagerSettings
 from common.ca.certmanager.backend import CertManagerBackend, outcome
 from common.ca.settings import BackendSettings
-from common.certmanagersetup import setup_certmanager
 from common.errors import BackendError
 from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.metrics import Registry
 from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
-from tests.support.wait import async_wait_until
+from mzsim.setup.certmanager import setup_certmanager
+from mzsim.waiting import async_wait_until
 
 from .conftest import NAMESPACE, UNAPPROVED_NS, KubeEnv
 

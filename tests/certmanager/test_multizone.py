@@ -3,8 +3,8 @@ the issuer controller, all as real processes."""
 from __future__ import annotations
 
 from common.x509util import uri_sans_of, verify_chain
-from tests.support.procs import Global, Zone, wait_connected
-from tests.support.wait import wait_until
+from mzsim.launcher import Global, Zone, wait_connected
+from mzsim.waiting import wait_until
 
 
 def test_a_kubernetes_zone_issues_from_cert_manager_and_a_universal_zone_nacks(cluster, kube):

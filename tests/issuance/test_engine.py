@@ -9,8 +9,8 @@ from common.ca import registry
 from common.resources import Resource
 from common.store import Store
 from common.x509util import uri_sans_of, verify_chain
+from mzsim.waiting import async_wait_until
 from tests.ca.helpers import apply_on_global, builtin, context, mesh
-from tests.support.wait import async_wait_until
 
 from .conftest import dataplane, service_dataplanes
 

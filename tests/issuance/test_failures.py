@@ -13,8 +13,8 @@ import pytest
 from common.ca import registry
 from common.resources import secret
 from common.store import Store
+from mzsim.waiting import async_wait_until
 from tests.ca.helpers import apply_on_global, builtin, ca_pair, context, mesh, provided
-from tests.support.wait import async_wait_until
 from zone_cp.issuance.policy import CLOSED, OPEN, Breaker
 
 from .conftest import service_dataplanes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.wait import async_wait_until
+from mzsim.waiting import async_wait_until
 from zone_cp.issuance import ManualClock
 from zone_cp.issuance.scheduler import Scheduler
 from zone_cp.issuance.state import ProxyKey, ProxyState

@@ -8,7 +8,7 @@ import random
 
 from common.errors import BackendError
 from common.x509util import Identity, IssuedCert
-from tests.support.wait import async_wait_until
+from mzsim.waiting import async_wait_until
 from zone_cp.issuance import IssuanceConfig, ManualClock
 from zone_cp.issuance.meshes import MeshView
 from zone_cp.issuance.policy import CLOSED, HALF_OPEN, OPEN

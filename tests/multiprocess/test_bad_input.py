@@ -7,7 +7,7 @@ import json
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.procs import Global, http
+from mzsim.launcher import Global, http
 
 
 async def _session(g: Global, zone: str, token: str):

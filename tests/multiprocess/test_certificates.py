@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from common.x509util import load_certs, uri_sans_of, verify_chain
-from tests.support.procs import Global, Zone, wait_connected
-from tests.support.wait import wait_until
+from mzsim.launcher import Global, Zone, wait_connected
+from mzsim.waiting import wait_until
 
 
 def builtin_mesh(name: str, expiration: str = "1h") -> dict:
@@ -119,7 +119,7 @@ def test_issuance_keeps_working_while_global_is_down(cluster):
 
 
 def test_global_rejects_a_provided_ca_that_is_not_a_ca_and_nothing_is_synced(cluster):
-    from common.x509util import cert_to_pem, key_to_pem, make_ca, sign_csr, build_csr, Identity, generate_key
+    from common.x509util import Identity, build_csr, cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr
 
     ca, ca_key = make_ca("root")
     leaf_key = generate_key("ec")

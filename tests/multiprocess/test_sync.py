@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.procs import Global, Zone, wait_connected
-from tests.support.wait import wait_until
+from mzsim.launcher import Global, Zone, wait_connected
+from mzsim.waiting import wait_until
 
 PLAIN_MESH = {"type": "Mesh", "name": "m1"}
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from common.waiting import free_port
+from mzsim.waiting import free_port
 from scenarios.proxy import FaultProxy
 
 

@@ -9,12 +9,12 @@ import uuid
 import pytest
 import requests
 
-from common.openbao import BaoServer, start_dev_server
-from common.vaultsetup import setup_vault
 from common.ca.settings import BackendSettings
 from common.ca.vault import VaultSettings
+from mzsim.services.openbao import BaoServer, start_dev_server
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import free_port
 from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
-from tests.support.wait import free_port
 
 ROOT_TOKEN = "root"
 

@@ -18,9 +18,9 @@ import requests
 from aiohttp import web
 
 from common.x509util import Identity, verify_chain
+from mzsim.waiting import async_wait_until
 
 from .conftest import ROOT_TOKEN, vault_spec
-from tests.support.wait import async_wait_until
 
 ACCESS_KEY = "AKIDMZSIMTEST0000000"
 SECRET_KEY = "mzsim/test/secret/key/not/a/real/one000000"

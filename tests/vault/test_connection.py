@@ -9,12 +9,12 @@ import pytest
 import requests
 
 from common.errors import BackendError
-from common.vaultsetup import configure_cert_auth, setup_vault
 from common.x509util import (Identity, build_csr, cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr,
                              verify_chain)
+from mzsim.setup.vault import configure_cert_auth, setup_vault
+from mzsim.waiting import free_port
 
 from .conftest import ROOT_TOKEN, BaoServer, token_auth, unique, vault_spec
-from tests.support.wait import free_port
 
 DEV_CERT_NAME = "localhost.localdomain"  # one of the DNS names in bao's dev TLS certificate
 

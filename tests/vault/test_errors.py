@@ -5,11 +5,11 @@ import pytest
 
 from common.validation import validate_backend_conf
 from common.errors import BackendError, DataSourceError
-from common.vaultsetup import setup_vault
 from common.x509util import Identity
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import free_port
 
 from .conftest import ROOT_TOKEN, token_auth, unique, vault_spec
-from tests.support.wait import free_port
 
 
 def ident(mesh: str) -> Identity:

@@ -7,8 +7,8 @@ import pytest
 from common.ca.base import BackendContext
 from common.errors import MzsimError
 from common.resources import Resource
-from common.vaultsetup import setup_vault
-from tests.support.wait import free_port
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import free_port
 
 from .conftest import ROOT_TOKEN, token_auth, unique, vault_spec
 

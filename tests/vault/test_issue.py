@@ -11,9 +11,9 @@ from common.ca.vault.backend import VaultBackend
 from common.validation import validate_backend_conf
 from common.errors import BackendError
 from common.resources import parse_text
-from common.vaultsetup import setup_vault
 from common.x509util import Identity, load_certs, load_key, public_keys_match, uri_sans_of, verify_chain
 from mzsim.cli import main as mzsim_main
+from mzsim.setup.vault import setup_vault
 
 from .conftest import ROOT_TOKEN, token_auth, unique, vault_spec
 

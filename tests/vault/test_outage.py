@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from common.errors import BackendError
-from common.vaultsetup import setup_vault
 from common.x509util import Identity, verify_chain
+from mzsim.setup.vault import setup_vault
+from mzsim.waiting import async_wait_until
 
 from .conftest import token_auth, vault_spec
-from tests.support.wait import async_wait_until
 
 
 async def test_outage_and_recovery_without_rebuilding(bao_raft, make_backend, secrets, mesh_name):

@@ -11,9 +11,9 @@ import requests
 
 from common.errors import BackendError
 from common.x509util import Identity
+from mzsim.waiting import async_wait_until
 
 from .conftest import ROOT_TOKEN, token_auth, vault_spec
-from tests.support.wait import async_wait_until
 
 EXPIRED = "vault token expired and cannot be renewed: "
 

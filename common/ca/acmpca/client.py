@@ -1,5 +1,5 @@
 """boto3 clients for ACM Private CA and the translation of their errors, shared
-by the acmpca backend and the setup helper (common/acmpcasetup.py).
+by the acmpca backend and the setup helper (mzsim/setup/acmpca.py).
 
 botocore retries are off (`total_max_attempts: 1`; `max_attempts: 1` still
 retries once): callers retry themselves with jittered backoff, so throttling is

@@ -17,10 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from .ca.acmpca.backend import SIGNING_ALGORITHMS
-from .backoff import backoff_delay
-from .ca.acmpca.client import classify, failure_error, make_client
-from .errors import BackendError
+from common.backoff import backoff_delay
+from common.ca.acmpca.backend import SIGNING_ALGORITHMS
+from common.ca.acmpca.client import classify, failure_error, make_client
+from common.errors import BackendError
 
 Progress = Callable[[str], None]
 WAIT_SECONDS = 60.0

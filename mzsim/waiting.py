@@ -1,10 +1,9 @@
 """Waiting on conditions with bounded timeouts (never sleep-and-hope).
-Used by the launcher, the demo and the tests."""
+Used by the launcher, the demo, the stand-in servers, the tests and the benchmarks."""
 from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import time
 from typing import Awaitable, Callable, TypeVar
 
@@ -75,19 +74,6 @@ async def async_wait_until(cond: Callable[[], Awaitable[T] | T], timeout: float 
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout}s waiting for {what or cond}: last error {last_exc!r}")
         await asyncio.sleep(interval)
-
-
-def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
-    """SIGTERM, up to `timeout` seconds to exit, then SIGKILL. A process that is
-    gone (or was never started) is left alone."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:

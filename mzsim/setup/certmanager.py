@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from .x509util import cert_to_pem, key_to_pem, make_ca
+from lightkube import ApiError, AsyncClient
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, Secret
+
+from common.ca.certmanager.kube import ClusterIssuer, Issuer, make_client
+from common.x509util import cert_to_pem, key_to_pem, make_ca
 
 DEFAULT_NAMESPACE = "kong-mesh-system"
 DEFAULT_ISSUER = "my-ca-issuer"
@@ -27,10 +32,8 @@ class SetupResult:
             "conf": {"issuerRef": {"name": self.issuer, "kind": self.kind, "group": "cert-manager.io"}}}]}}
 
 
-async def _create_unless_exists(client, obj) -> bool:
+async def _create_unless_exists(client: AsyncClient, obj: Any) -> bool:
     """Create `obj`; False if it already exists (409), which setup keeps."""
-    from lightkube import ApiError
-
     try:
         await client.create(obj)
     except ApiError as e:
@@ -44,12 +47,6 @@ async def setup_certmanager(kubeconfig: str, *, namespace: str = DEFAULT_NAMESPA
                             cluster_issuer: bool = False, key_type: str = "ec",
                             progress: Callable[[str], None] | None = None) -> SetupResult:
     """Idempotent: existing objects are replaced by fresh ones only where missing."""
-    from lightkube import ApiError
-    from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.resources.core_v1 import Namespace, Secret
-
-    from .ca.certmanager.kube import ClusterIssuer, Issuer, make_client
-
     say = progress or (lambda _m: None)
     client = make_client(kubeconfig)
     secret_name = f"{issuer}-ca"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 
 import requests
 
-from .waiting import free_port, stop_process, wait_until
+from mzsim.launcher import Proc
+from mzsim.waiting import free_port, wait_until
 
 DEV_ROOT_TOKEN = "root"
 
@@ -50,13 +50,11 @@ class BaoServer:
     workdir: str
     ca_file: str = ""  # TLS servers: the CA that signed the server certificate
     root_token: str = DEV_ROOT_TOKEN
-    proc: subprocess.Popen | None = field(default=None, repr=False)
+    proc: Proc | None = field(default=None, repr=False)
 
-    def start(self, *, healthy_codes=(200,), timeout: float = 20.0) -> None:
-        log = open(os.path.join(self.workdir, "bao.log"), "ab")
-        self.proc = subprocess.Popen([bao_binary(), *self.args], stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir)
-        log.close()
+    def start(self, *, healthy_codes: tuple[int, ...] = (200,), timeout: float = 20.0) -> None:
+        self.proc = Proc(self.args, os.path.join(self.workdir, "bao.log"), program=bao_binary(),
+                         cwd=self.workdir).start()
         if self.ca_file:  # a dev TLS server writes its CA first; health checks need it
             wait_until(lambda: os.path.exists(self.ca_file) and os.path.getsize(self.ca_file) > 0,
                        timeout, what=f"{self.ca_file} written")
@@ -66,16 +64,17 @@ class BaoServer:
         verify = self.ca_file or True
         return requests.get(f"{self.address}/v1/sys/health", timeout=1, verify=verify).status_code
 
-    def wait_health(self, codes=(200,), timeout: float = 20.0) -> None:
-        def ok():
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"bao exited with {self.proc.returncode}; see {self.workdir}/bao.log")
+    def wait_health(self, codes: tuple[int, ...] = (200,), timeout: float = 20.0) -> None:
+        def ok() -> bool:
+            if self.proc is not None and self.proc.exited():
+                raise AssertionError(f"bao exited with {self.proc.returncode()}; see {self.workdir}/bao.log")
             return self.health_code() in codes
 
         wait_until(ok, timeout, interval=0.05, what=f"bao at {self.address} healthy")
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        if self.proc is not None:
+            self.proc.stop()
 
 
 def start_dev_server(workdir: str, *, tls: bool = False, root_token: str = DEV_ROOT_TOKEN) -> BaoServer:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from common.waiting import free_port, wait_port, wait_until
+from mzsim.waiting import free_port, wait_port, wait_until
 
 
 def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json"):
@@ -35,25 +35,34 @@ def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_typ
 
 @dataclass
 class Proc:
-    """A child process in its own session (so a kill takes its children too).
-    `args` are mzsim's arguments, unless `program` names another executable."""
+    """A child process in its own session (so a kill takes its children too), its
+    output appended to `log_path`. `args` are mzsim's arguments, unless `program`
+    names another executable (bao, moto_server)."""
 
     args: list[str]
     log_path: str
     env: dict = field(default_factory=dict)
     popen: subprocess.Popen | None = None
     program: str | None = None
+    cwd: str | None = None
 
     def start(self) -> "Proc":
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._log = open(self.log_path, "ab")
         argv = [self.program, *self.args] if self.program else [sys.executable, "-m", "mzsim", *self.args]
-        self.popen = subprocess.Popen(argv, stdout=self._log,
-                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=env, cwd=self.cwd, start_new_session=True)
         return self
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    def exited(self) -> bool:
+        """Started and gone (a crash at start-up ends a wait early)."""
+        return self.popen is not None and self.popen.poll() is not None
+
+    def returncode(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.alive():

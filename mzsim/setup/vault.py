@@ -18,9 +18,9 @@ import hvac
 import hvac.exceptions
 import yaml
 
-from .ca.vault.errors import to_backend_error
-from .errors import BackendError
-from .x509util import split_chain
+from common.ca.vault.errors import to_backend_error
+from common.errors import BackendError
+from common.x509util import split_chain
 
 DEFAULT_ROLE = "dataplane-proxies"
 DEFAULT_ROOT_PKI = "pki"
