@@ -38,12 +38,13 @@ sys.path.insert(0, ROOT)
 
 from bench.benchutil import machine, median_run, now_iso, progress, write_results  # noqa: E402
 from bench.issuance_engine import dataplanes, time_engine  # noqa: E402
+from bench.issuance_vault import RESULTS as VAULT_RESULTS  # noqa: E402
+from bench.issuance_vault import vault_case
 from common.ca.base import BackendContext  # noqa: E402
 from common.ca.settings import BackendSettings, LocalCASettings  # noqa: E402
 from common.resources import Resource  # noqa: E402
 from common.store import Store  # noqa: E402
 from common.x509util import Identity, cert_to_pem, generate_key, key_to_pem, load_certs, load_key, sign_identity  # noqa: E402
-from bench.issuance_vault import RESULTS as VAULT_RESULTS, vault_case  # noqa: E402
 from global_cp.mtls_check import prepare_mesh  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "issuance.json")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .errors import DataSourceError
 from .resources import Resource
@@ -20,7 +20,7 @@ from .resources import Resource
 DATA_SOURCE_KEYS = ("file", "secret", "inline", "inlineString")
 
 # Finds a mesh-scoped secret: (mesh, name) -> Resource or None.
-SecretLookup = Callable[[str, str], Optional[Resource]]
+SecretLookup = Callable[[str, str], Resource | None]
 
 
 def describe(ds: dict) -> str:

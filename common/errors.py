@@ -114,7 +114,7 @@ class Violations:
     def add(self, path: str, message: str) -> None:
         self.items.append(Violation(path, message))
 
-    def extend(self, other: "Violations | list[Violation]") -> None:
+    def extend(self, other: Violations | list[Violation]) -> None:
         self.items.extend(other.items if isinstance(other, Violations) else other)
 
     def __bool__(self) -> bool:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
-from .errors import BadRequest, Violation, ValidationError
+from .errors import BadRequest, ValidationError, Violation
 
 SYSTEM_NAMESPACE = "kong-mesh-system"
 K8S_API_VERSION = "kuma.io/v1alpha1"
@@ -60,7 +61,7 @@ class Resource:
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.mesh or "", self.name)
 
-    def copy(self) -> "Resource":
+    def copy(self) -> Resource:
         return Resource(self.kind, self.name, self.mesh, copy.deepcopy(self.spec), dict(self.meta))
 
     # -- wire form (KDS and store): a flat JSON object ----------------------
@@ -73,7 +74,7 @@ class Resource:
         return d
 
     @classmethod
-    def from_wire(cls, d: dict) -> "Resource":
+    def from_wire(cls, d: dict) -> Resource:
         if not isinstance(d, dict):
             raise BadRequest("resource must be an object")
         kind, name = d.get("kind"), d.get("name")
@@ -88,7 +89,7 @@ class Resource:
     def secret_bytes(self) -> bytes:
         return base64.b64decode(self.spec.get("data", ""))
 
-    def redacted(self) -> "Resource":
+    def redacted(self) -> Resource:
         """A copy without secret material, for listings and logs."""
         if self.kind not in SECRET_KINDS:
             return self

@@ -21,8 +21,8 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from .errors import Conflict
 from .resources import Resource

@@ -19,7 +19,7 @@ KEY_TYPES = ("ec", "rsa")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def generate_key(key_type: str = "ec", rsa_bits: int = 2048):

@@ -102,7 +102,7 @@ class GlobalApi:
             try:
                 extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),
                                                self.config.mtls.test_issue_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ValidationError([Violation("mtls", "test issue timed out after "
                                        f"{self.config.mtls.test_issue_timeout:g}s; check that global can "
                                        "reach the backend")]) from None

@@ -7,9 +7,9 @@ import uuid
 
 from aiohttp import web
 
-from common.signals import wait_for_stop_signal
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
+from common.signals import wait_for_stop_signal
 from common.store import Store
 from common.tokens import ZoneTokens
 

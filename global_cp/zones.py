@@ -11,8 +11,8 @@ from typing import Any
 
 from common.kds.protocol import SessionStatus
 from common.resources import Resource
-from common.timefmt import format_optional_time
 from common.store import Store
+from common.timefmt import format_optional_time
 
 MAX_SUBSCRIPTIONS = 10  # kept per zone, newest last
 

@@ -46,7 +46,7 @@ class Proc:
     program: str | None = None
     cwd: str | None = None
 
-    def start(self) -> "Proc":
+    def start(self) -> Proc:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._log = open(self.log_path, "ab")
         argv = [self.program, *self.args] if self.program else [sys.executable, "-m", "mzsim", *self.args]
@@ -101,7 +101,7 @@ class Global:
     def kds(self) -> str:
         return f"ws://127.0.0.1:{self.kds_port}"
 
-    def start(self) -> "Global":
+    def start(self) -> Global:
         self.proc = Proc(["global", "--api-port", str(self.api_port), "--kds-port", str(self.kds_port),
                           "--data-dir", self.data_dir, *self.extra_args],
                          os.path.join(self.workdir, "global.log"), self.env).start()
@@ -155,7 +155,7 @@ class Zone:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self) -> "Zone":
+    def start(self) -> Zone:
         args = ["zone", "--name", self.name, "--api-port", str(self.api_port), "--data-dir", self.data_dir]
         if self.glob is not None:
             args += ["--global-address", self.kds_address or self.glob.kds]

@@ -21,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from common.timefmt import parse_time
 
@@ -320,7 +321,7 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
         meshes = [m["name"] for m in body["items"]]
     else:
         meshes = [mesh]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     count = 0
     for m in meshes:
         status, body = await p.zone_get(zone, f"/meshes/{m}/dataplanes/_overview")

@@ -14,7 +14,8 @@ from common.durations import DurationError, parse_duration
 from common.errors import MzsimError
 from common.resources import Resource, load_documents, parse_resource
 
-from .conditions import Condition, ConditionError, parse as parse_condition
+from .conditions import Condition, ConditionError
+from .conditions import parse as parse_condition
 
 MAX_WAIT = 600.0  # no step may wait, hold or advance longer than this (seconds)
 DEFAULT_WAIT = 30.0

@@ -29,7 +29,7 @@ CHUNK = 64 * 1024
 class _Link:
     """One accepted connection and, unless black-holed, its upstream twin."""
 
-    def __init__(self, proxy: "FaultProxy", down_w: asyncio.StreamWriter):
+    def __init__(self, proxy: FaultProxy, down_w: asyncio.StreamWriter):
         self.proxy = proxy
         self.down_w = down_w
         self.up_w: asyncio.StreamWriter | None = None
@@ -83,7 +83,7 @@ class FaultProxy:
     def address(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    async def start(self) -> "FaultProxy":
+    async def start(self) -> FaultProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
                                                   family=socket.AF_INET, reuse_address=True)
         return self
@@ -135,7 +135,7 @@ class FaultProxy:
             return
         try:
             up_r, link.up_w = await asyncio.wait_for(asyncio.open_connection(*self.upstream), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             link.abort()  # global is down: the zone sees a reset, as it would without a proxy
             self._links.discard(link)
             return

@@ -10,7 +10,7 @@ import shutil
 import signal
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from . import model
 from .cluster import Cluster

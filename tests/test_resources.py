@@ -6,8 +6,7 @@ import base64
 import pytest
 
 from common.errors import BadRequest, ValidationError
-from common.resources import (Resource, load_documents, parse_resource, parse_text, secret, to_kubernetes,
-                              to_universal)
+from common.resources import Resource, load_documents, parse_resource, parse_text, secret, to_kubernetes, to_universal
 
 VALUE = base64.b64encode(b"-----BEGIN CERTIFICATE-----").decode()
 MTLS = {"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin",

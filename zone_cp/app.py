@@ -11,11 +11,11 @@ import uuid
 
 from aiohttp import web
 
-from common.signals import wait_for_stop_signal
 from common.ca.base import BackendContext
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
 from common.resources import Resource
+from common.signals import wait_for_stop_signal
 from common.store import Store
 
 from .api import ZoneApi

@@ -1,9 +1,9 @@
 """Checks shared by several backend types."""
 from __future__ import annotations
 
-from .templates import template_error
 from ..errors import Violations
 from ..schema.shape import check_str, field
+from .templates import template_error
 
 
 def check_common_name(v: Violations, obj: dict, path: str) -> None:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import BackendError
-from ..x509util import (Identity, IssuedCert, cert_to_pem, generate_key, key_to_pem, load_certs, load_key,
-                        sign_identity)
+from ..x509util import Identity, IssuedCert, cert_to_pem, generate_key, key_to_pem, load_certs, load_key, sign_identity
 from .base import CABackend
 
 # Kuma's DefaultAllowedClockSkew: leaves start this much in the past.

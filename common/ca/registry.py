@@ -6,7 +6,8 @@ building a backend. Runtime classes load lazily, so a process that never uses
 vault never imports hvac."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import BackendError, Violations
 from ..resources import Resource

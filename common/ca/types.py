@@ -10,8 +10,9 @@ questions never import a CA client library (hvac, boto3, lightkube).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Violations
 

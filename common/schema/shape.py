@@ -8,7 +8,8 @@ stopping: a user sees every problem at once.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import Violations
 

@@ -12,13 +12,13 @@ checked for shape only and resolved later by whoever uses them.
 """
 from __future__ import annotations
 
+from ..ca.registry import KNOWN_TYPES, check_backend_conf
 from ..errors import Violation, Violations
 from ..resources import KINDS, Resource
-from ..ca.registry import KNOWN_TYPES, check_backend_conf
+from ..schema.names import check_mesh_ref, check_name
 from .dataplane import check_dataplane, check_dataplane_insight
 from .mesh import check_mesh, validate_mesh, validate_mesh_update
 from .mtls import MAX_MTLS_BACKENDS
-from ..schema.names import check_mesh_ref, check_name
 from .secret import check_secret
 from .zone import check_zone, check_zone_insight
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from ..errors import Violation, Violations
 from ..resources import Resource
-from .mtls import MAX_MTLS_BACKENDS, check_mtls
 from ..schema.names import MAX_MESH_NAME, check_name, check_tags
-from .observability import check_logging, check_metrics, check_tracing
 from ..schema.shape import check_bool, check_known, check_list, check_mapping, check_str, field, index, one_of, optional
+from .mtls import MAX_MTLS_BACKENDS, check_mtls
+from .observability import check_logging, check_metrics, check_tracing
 
 MESH_FIELDS = ("mtls", "logging", "tracing", "metrics", "networking", "routing", "constraints",
                "meshServices", "skipCreatingInitialPolicies")

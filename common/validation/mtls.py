@@ -6,10 +6,10 @@ MAX_MTLS_BACKENDS mirrors it and callers may pass another limit.
 """
 from __future__ import annotations
 
-from ..durations import DurationError, is_rotation_expiration, parse_duration
-from ..errors import Violations
 from ..ca.builtin import ca_secret_names
 from ..ca.registry import KNOWN_TYPES, check_backend_conf
+from ..durations import DurationError, is_rotation_expiration, parse_duration
+from ..errors import Violations
 from ..schema.names import MAX_NAME, check_name
 from ..schema.shape import check_bool, check_known, check_list, check_mapping, check_str, field, index, one_of, optional
 

@@ -10,8 +10,19 @@ import re
 from urllib.parse import urlsplit
 
 from ..errors import Violations
-from ..schema.shape import (check_bool, check_known, check_list, check_mapping, check_port, check_str, field, index,
-                    is_number, one_of, optional)
+from ..schema.shape import (
+    check_bool,
+    check_known,
+    check_list,
+    check_mapping,
+    check_port,
+    check_str,
+    field,
+    index,
+    is_number,
+    one_of,
+    optional,
+)
 
 LOGGING_TYPES = ("tcp", "file")
 TRACING_TYPES = ("zipkin", "datadog")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from mzsim.extras import needs
 from mzsim.launcher import Proc

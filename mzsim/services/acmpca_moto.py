@@ -80,7 +80,7 @@ class MalformedCSRException(JsonRESTError):
 
 
 def _utc(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _add_months(start: dt.datetime, months: int) -> dt.datetime:
@@ -96,7 +96,7 @@ def _end_date(value: int) -> dt.datetime:
         text = ("19" if int(text[:2]) >= 50 else "20") + text
     if len(text) != 14:
         raise ValidationException(f"END_DATE {value} is neither YYMMDDHHMMSS nor YYYYMMDDHHMMSS")
-    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
 def validity_end(validity: dict | None, now: dt.datetime) -> dt.datetime:
@@ -168,7 +168,7 @@ class HonestCA(moto_models.CertificateAuthority):
             csr = x509.load_pem_x509_csr(base64.b64decode(csr_b64))
         except (ValueError, binascii.Error):
             raise MalformedCSRException() from None
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         start, end = validity_start(not_before, now), validity_end(validity, now)
         is_root = bool(template_arn) and template_arn.endswith(ROOT_TEMPLATE_SUFFIX)
         if end <= start:

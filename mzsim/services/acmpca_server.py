@@ -42,7 +42,7 @@ class Fault:
     phase: str = "before"
 
     @classmethod
-    def parse(cls, doc) -> "Fault":
+    def parse(cls, doc) -> Fault:
         if not isinstance(doc, dict) or not doc.get("target") or not doc.get("code"):
             raise ValueError('a fault needs "target" (e.g. "ACMPrivateCA.IssueCertificate") and "code" '
                              '(e.g. "ThrottlingException")')

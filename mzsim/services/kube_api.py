@@ -19,8 +19,7 @@ from aiohttp import web
 
 from common.signals import wait_for_stop_signal
 
-from .kube_store import (HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector,
-                         write_private)
+from .kube_store import HISTORY, KINDS, KubeError, KubeStore, parse_field_selector, parse_label_selector, write_private
 
 log = logging.getLogger("mzsim.kube-api")
 
@@ -220,7 +219,7 @@ class KubeApi:
                     continue  # changed while we were sending: no wake-up to wait for
                 try:
                     await asyncio.wait_for(self.store.changed.wait(), max(0.0, wake))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         if bookmarks:
             await bookmark()

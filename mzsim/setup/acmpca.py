@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from common.backoff import backoff_delay
 from common.ca.acmpca.backend import SIGNING_ALGORITHMS

@@ -11,8 +11,8 @@ Blocking (hvac): from async code, call it with asyncio.to_thread.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import hvac
 import hvac.exceptions

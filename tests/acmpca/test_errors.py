@@ -6,8 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from common.validation import validate_backend_conf
 from common.errors import BackendError
+from common.validation import validate_backend_conf
 from common.x509util import Identity, verify_chain
 
 from .conftest import MESH, SETUP_KEY, acmpca_spec, secret_auth

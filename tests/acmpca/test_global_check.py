@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.ca.base import BackendContext
 from common.ca.acmpca import AcmpcaSettings
+from common.ca.base import BackendContext
 from common.ca.settings import BackendSettings
 from common.errors import MzsimError
 from common.resources import Resource

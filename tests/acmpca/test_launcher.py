@@ -44,7 +44,7 @@ def error_of(call) -> tuple[str, str]:
 
 
 def test_validity_forms(pca, ca):
-    end = dt.datetime(2031, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2031, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
     assert issue(pca, ca.arn, Validity={"Type": "END_DATE", "Value": 20310203040506}).not_valid_after_utc == end
     start = utcnow().replace(microsecond=0)
     got = issue(pca, ca.arn, Validity={"Type": "ABSOLUTE", "Value": int(start.timestamp()) + 90},

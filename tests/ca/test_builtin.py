@@ -9,9 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from common.validation import validate_backend_conf
 from common.ca import registry
 from common.errors import BackendError
+from common.validation import validate_backend_conf
 from common.x509util import Identity, load_certs, load_key, uri_sans_of, utcnow, verify_chain
 
 from .helpers import builtin, context

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.validation import validate_backend_conf
 from common.ca import registry
 from common.errors import BackendError, DataSourceError, error_text
 from common.resources import secret
+from common.validation import validate_backend_conf
 from common.x509util import Identity, uri_sans_of, verify_chain
 
 from .helpers import ca_pair, context, inline, provided

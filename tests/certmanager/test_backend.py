@@ -17,9 +17,9 @@ from common.ca import registry
 from common.ca.base import BackendContext
 from common.ca.certmanager import CertmanagerSettings
 from common.ca.certmanager.backend import CertManagerBackend, outcome
+from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.ca.settings import BackendSettings
 from common.errors import BackendError
-from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.metrics import Registry
 from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
 from mzsim.setup.certmanager import setup_certmanager

@@ -6,7 +6,6 @@ arrived, a provided CA whose files do not exist yet, a vault that never answers.
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 

@@ -88,13 +88,13 @@ def certified_zone(cluster, dataplanes: int, expiration: str):
 
 def test_certificates_rotate_at_four_fifths_of_their_lifetime(cluster):
     g, z, first = certified_zone(cluster, 2, "5s")
-    issued_at = dt.datetime.now(dt.timezone.utc)
+    issued_at = dt.datetime.now(dt.UTC)
     second = next_identity(z, "dp-0", first)
-    renewed_after = (dt.datetime.now(dt.timezone.utc) - issued_at).total_seconds()
+    renewed_after = (dt.datetime.now(dt.UTC) - issued_at).total_seconds()
     # 4/5 of 5 s = 4 s after issue (the first was issued before `issued_at`, so allow slack below).
     assert 2.5 <= renewed_after <= 8.0, renewed_after
     old_end = dt.datetime.fromisoformat(first["notAfter"].replace("Z", "+00:00"))
-    assert dt.datetime.now(dt.timezone.utc) < old_end + dt.timedelta(seconds=1)  # renewed before expiry
+    assert dt.datetime.now(dt.UTC) < old_end + dt.timedelta(seconds=1)  # renewed before expiry
     assert second["serial"] != first["serial"]
 
 

@@ -11,7 +11,6 @@ from scenarios.runner import FILES_DIR, load_all, shipped
 
 from .conftest import processes_mentioning
 
-
 pytestmark = pytest.mark.multiprocess
 
 

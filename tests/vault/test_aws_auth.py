@@ -148,7 +148,7 @@ async def test_iam_login_sends_a_signed_get_caller_identity(front, pki, aws_env,
     signed = fields["SignedHeaders"].split(";")
     assert "x-vault-aws-iam-server-id" in signed and "host" in signed and "x-amz-date" in signed
     amz_date = headers["X-Amz-Date"]
-    assert amz_date.startswith(date) and amz_date.startswith(dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d"))
+    assert amz_date.startswith(date) and amz_date.startswith(dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
     expected = sigv4(SECRET_KEY, "POST", url, headers, signed, body, amz_date, f"{date}/eu-west-1/sts/aws4_request")
     assert fields["Signature"] == expected
     assert SECRET_KEY not in json.dumps(login)

@@ -9,8 +9,7 @@ import pytest
 import requests
 
 from common.errors import BackendError
-from common.x509util import (Identity, build_csr, cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr,
-                             verify_chain)
+from common.x509util import Identity, build_csr, cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr, verify_chain
 from mzsim.setup.vault import configure_cert_auth, setup_vault
 from mzsim.waiting import free_port
 

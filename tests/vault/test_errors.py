@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.validation import validate_backend_conf
 from common.errors import BackendError, DataSourceError
+from common.validation import validate_backend_conf
 from common.x509util import Identity
 from mzsim.setup.vault import setup_vault
 from mzsim.waiting import free_port

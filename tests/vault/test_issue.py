@@ -7,10 +7,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from common.ca.vault.backend import VaultBackend
-from common.validation import validate_backend_conf
 from common.errors import BackendError
 from common.resources import parse_text
+from common.validation import validate_backend_conf
 from common.x509util import Identity, load_certs, load_key, public_keys_match, uri_sans_of, verify_chain
 from mzsim.cli import main as mzsim_main
 from mzsim.setup.vault import setup_vault
@@ -43,7 +42,7 @@ async def issue_and_check(make_backend, secrets, bao, result, mesh):
     assert cert.leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "web.mesh"
     sans = cert.leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == []
-    lifetime = cert.not_after - dt.datetime.now(dt.timezone.utc)
+    lifetime = cert.not_after - dt.datetime.now(dt.UTC)
     assert dt.timedelta(minutes=58) < lifetime <= dt.timedelta(hours=1, seconds=5)
     assert cert.key_pem.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8
     assert public_keys_match(cert.leaf, load_key(cert.key_pem))
@@ -92,7 +91,7 @@ async def test_ttl_is_capped_at_the_role_max_ttl(bao, make_backend, secrets, mes
     secrets.put(mesh_name, "vault-token", result.token)
     backend = make_backend(mesh_name, vault_spec(bao.address, result.pki, result.role, auth=token_auth()))
     cert = await backend.issue(identity(mesh_name), 24 * 3600)
-    left = cert.not_after - dt.datetime.now(dt.timezone.utc)
+    left = cert.not_after - dt.datetime.now(dt.UTC)
     assert dt.timedelta(hours=1, minutes=58) < left <= dt.timedelta(hours=2, seconds=5)
 
 

@@ -25,7 +25,7 @@ class SystemClock:
             return
         try:
             await asyncio.wait_for(event.wait(), max(0.0, timeout))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from common.ca import registry
 from common.ca.base import dp_lifetime
-from common.resources import Resource
 from common.datasource import SecretLookup
+from common.resources import Resource
 
 
 @dataclass(frozen=True)

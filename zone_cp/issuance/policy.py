@@ -9,7 +9,7 @@ released, or the breaker would stay half-open forever.
 """
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.ca import registry
 from common.backoff import backoff_delay
+from common.ca import registry
 from common.ca.base import BackendContext, CABackend
 from common.errors import BackendError, MzsimError, error_text
 from common.metrics import Registry

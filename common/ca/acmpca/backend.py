@@ -26,12 +26,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ...backoff import backoff_delay
 from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
-from ...backoff import backoff_delay
-from .client import Failure, classify, failure_error, is_region, make_client, parse_arn
 from ..base import CABackend
 from ..private_files import PrivateFiles
+from .client import Failure, classify, failure_error, is_region, make_client, parse_arn
 
 log = logging.getLogger("mzsim.ca.acmpca")
 

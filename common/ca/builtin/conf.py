@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from ...durations import ROTATION_PATTERN
 from ...errors import Violations
-from ...x509util import KEY_TYPES
 from ...schema.shape import check_known, check_mapping, field, is_int, one_of
+from ...x509util import KEY_TYPES
 
 MIN_RSA_BITS = 2048
 # Kuma sets no upper bound; we cap it so one mesh cannot stall global on key generation.

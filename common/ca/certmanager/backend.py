@@ -161,7 +161,7 @@ class CertManagerBackend(CABackend):
         try:
             await asyncio.wait_for(self._watch(name, created.metadata.resourceVersion, seen),
                                    max(0.1, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         except _WatchFailed as e:
             log.info("watch of CertificateRequest %s failed (%s); polling", name, e)

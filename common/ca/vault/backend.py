@@ -30,11 +30,11 @@ import hvac.exceptions
 from ...datasource import describe
 from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, split_chain
-from . import auth as vault_auth
 from ..base import CABackend
-from ..templates import render_common_name
-from .errors import to_backend_error
 from ..private_files import PrivateFiles
+from ..templates import render_common_name
+from . import auth as vault_auth
+from .errors import to_backend_error
 from .session import build_session
 from .token import TokenState
 

@@ -24,7 +24,7 @@ class TokenState:
     max_reason: str = ""
 
     @classmethod
-    def from_lookup(cls, data: dict, clock=time.monotonic, wall=time.time) -> "TokenState":
+    def from_lookup(cls, data: dict, clock=time.monotonic, wall=time.time) -> TokenState:
         """From `lookup-self` data: ttl (remaining), creation_ttl, renewable, and
         explicit_max_ttl + creation_time, the hard end no renewal passes."""
         ttl = float(data.get("ttl") or 0)
@@ -43,7 +43,7 @@ class TokenState:
         return state
 
     @classmethod
-    def from_auth(cls, auth: dict, clock=time.monotonic) -> "TokenState":
+    def from_auth(cls, auth: dict, clock=time.monotonic) -> TokenState:
         """From the `auth` block of a login or renew response."""
         ttl = float(auth.get("lease_duration") or 0)
         renewable = bool(auth.get("renewable"))
