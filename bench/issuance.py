@@ -39,7 +39,7 @@ sys.path.insert(0, ROOT)
 from bench.benchutil import machine, median_run, now_iso, progress, write_results  # noqa: E402
 from bench.issuance_engine import dataplanes, time_engine  # noqa: E402
 from bench.issuance_vault import RESULTS as VAULT_RESULTS  # noqa: E402
-from bench.issuance_vault import vault_case
+from bench.issuance_vault import vault_case  # noqa: E402
 from common.ca.base import BackendContext  # noqa: E402
 from common.ca.settings import BackendSettings, LocalCASettings  # noqa: E402
 from common.resources import Resource  # noqa: E402

@@ -52,12 +52,13 @@ def run_size(workdir: str, zones: int, applies: int) -> dict:
         latencies = []
         for i in range(applies):
             t0 = time.time()
-            status, body = http("PUT", g.api + "/meshes/bench", {"type": "Mesh", "name": "bench",
-                                                                 "logging": {"backends": [{"name": f"b{i}", "type": "file", "conf": {"path": f"/tmp/{i}"}}]}})
+            logging_backend = {"name": f"b{i}", "type": "file", "conf": {"path": f"/tmp/{i}"}}
+            status, body = http("PUT", g.api + "/meshes/bench",
+                                {"type": "Mesh", "name": "bench", "logging": {"backends": [logging_backend]}})
             assert status in (200, 201), body
             version = http("GET", g.api + "/")[1]["version"]
 
-            def all_acked():
+            def all_acked(version: int = version) -> list | None:
                 st = http("GET", g.api + "/status/zones")[1]
                 done = [z for z in st if z["active"] and (z["ackedVersion"] or 0) >= version]
                 return st if len(done) == zones else None

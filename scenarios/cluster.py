@@ -154,7 +154,7 @@ class Cluster:
         return proc.log()
 
     def log_tail(self, process: str, lines: int = 15) -> str:
-        return "\n".join("    " + l for l in self.log_text(process).splitlines()[-lines:])
+        return "\n".join("    " + line for line in self.log_text(process).splitlines()[-lines:])
 
     def log_paths(self) -> dict[str, str]:
         return {name: self._target(name).proc.log_path for name in self.scenario.processes

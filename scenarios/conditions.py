@@ -222,7 +222,8 @@ def _zone_deletions(zone: str, op: Callable, n: int, op_text: str):
             return Outcome(False, f"{zone} API does not answer")
         removed = (body.get("kds") or {}).get("removedByGlobal") or {}
         total = sum(removed.values())
-        return Outcome(op(total, n), f"{zone} deletions from global: {total}{f' {removed}' if removed else ''} (want {op_text} {n})")
+        detail = f" {removed}" if removed else ""
+        return Outcome(op(total, n), f"{zone} deletions from global: {total}{detail} (want {op_text} {n})")
     return check
 
 

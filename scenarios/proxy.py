@@ -111,7 +111,7 @@ class FaultProxy:
         log.debug("proxy %s: partitioned (%s), %d connections affected", self.name, mode, len(self._links))
 
     def heal(self) -> None:
-        stale = [l for l in self._links if l.stale]
+        stale = [link for link in self._links if link.stale]
         for link in stale:
             link.abort()
             self._links.discard(link)

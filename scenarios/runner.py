@@ -118,7 +118,7 @@ async def run_scenario(sc: model.Scenario, keep: bool, out: Out) -> ScenarioResu
 
 async def _run_steps(sc: model.Scenario, cluster: Cluster, result: ScenarioResult, out: Out) -> None:
     total = len(sc.steps)
-    for step, res in zip(sc.steps, result.steps):
+    for step, res in zip(sc.steps, result.steps, strict=False):
         prefix = f"[{step.index:>2}/{total}]"
         out(f"{prefix} {step.title}" if step.kind != "note" else f"{prefix} note: {step.target}")
         t0 = time.monotonic()

@@ -4,6 +4,9 @@ import pytest
 
 from mzsim.launcher import new_workdir
 
+# The CA backend fixtures (secrets, metrics, store) for every test directory.
+pytest_plugins = ["tests.support.backends"]
+
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):

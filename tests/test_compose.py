@@ -47,7 +47,7 @@ def invocations(service: dict) -> list[tuple[list[str], str | None]]:
     cmd = service["command"]
     assert isinstance(cmd, list), "use the exec (list) form, so arguments need no shell quoting"
     if cmd[:2] in (["sh", "-c"], ["sh", "-ec"]):
-        lines = [l for l in cmd[2].splitlines() if l.strip()]
+        lines = [line for line in cmd[2].splitlines() if line.strip()]
     else:
         lines = [shlex.join(cmd)]
     out = []
@@ -93,7 +93,7 @@ def mounts(service: dict) -> dict[str, str]:
 def test_every_command_parses_with_the_real_mzsim_parser(compose):
     assert set(compose["services"]) == {"global", "tokens", "apply", *ZONES}
     seen = set()
-    for name, svc in compose["services"].items():
+    for svc in compose["services"].values():
         for argv, _ in invocations(svc):
             args = parse(argv)
             seen.add(args.command)

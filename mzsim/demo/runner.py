@@ -90,7 +90,7 @@ class Demo:
             z.start()
             zones.append(z)
         for z in zones:
-            wait_until(lambda: z.status().get("connected"), 30, what=f"{z.name} to connect")
+            wait_until(lambda z=z: z.status().get("connected"), 30, what=f"{z.name} to connect")
         self.say("all zones connected: " + "  ".join(f"{z.name} {z.api}" for z in zones))
         self.say(f"meshes: {', '.join(meshes)}.  Try: curl {g.api}/status/zones   "
                  f"curl {zones[0].api}/meshes/{meshes[0]}/dataplanes/dp-0/identity")

@@ -199,7 +199,7 @@ def ensure_tls_files(directory: str) -> tuple[str, str, str]:
            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
            .sign(key, hashes.SHA256()))
     leaf = sign_csr(csr, ca_cert, ca_key, 5 * 365 * 86400)
-    for path, text in zip(paths, (cert_to_pem(ca_cert), cert_to_pem(leaf), key_to_pem(key))):
+    for path, text in zip(paths, (cert_to_pem(ca_cert), cert_to_pem(leaf), key_to_pem(key)), strict=True):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)

@@ -130,7 +130,7 @@ def validate_meta(kind: Kind, obj: dict) -> None:
     if len(name) > limit or not name_re.fullmatch(name):
         causes.append(("metadata.name", name, f"a lowercase {what} must consist of lower case alphanumeric "
                        "characters, '-' or '.', and must start and end with an alphanumeric character"))
-    for key, value in (md.get("labels") or {}).items():
+    for value in (md.get("labels") or {}).values():
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             causes.append(("metadata.labels", value, "a valid label must be an empty string or consist of "
                            "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
@@ -158,13 +158,14 @@ def parse_label_selector(text: str):
             else:
                 tests.append(lambda labels, k=k, vs=values: labels.get(k) not in vs)
         elif "!=" in part:
-            k, v = part.split("!=", 1)
-            tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) != v)
+            k, v = (s.strip() for s in part.split("!=", 1))
+            tests.append(lambda labels, k=k, v=v: labels.get(k) != v)
         elif "=" in part:
-            k, v = part.replace("==", "=").split("=", 1)
-            tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) == v)
+            k, v = (s.strip() for s in part.replace("==", "=").split("=", 1))
+            tests.append(lambda labels, k=k, v=v: labels.get(k) == v)
         elif part.startswith("!"):
-            tests.append(lambda labels, k=part[1:].strip(): k not in labels)
+            absent = part[1:].strip()
+            tests.append(lambda labels, k=absent: k not in labels)
         elif " " in part or "(" in part:
             raise KubeError(400, "BadRequest", f"unable to parse requirement: {part!r}")
         else:
@@ -176,15 +177,15 @@ def parse_field_selector(text: str):
     tests = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         neg = "!=" in part
-        k, v = part.replace("!=", "=").replace("==", "=").split("=", 1)
-        path = k.strip().split(".")
+        k, v = (s.strip() for s in part.replace("!=", "=").replace("==", "=").split("=", 1))
+        path = k.split(".")
 
         def get(obj, path=path):
             for p in path:
                 obj = (obj or {}).get(p) if isinstance(obj, dict) else None
             return obj
 
-        tests.append(lambda obj, get=get, v=v.strip(), neg=neg: (get(obj) != v) if neg else (get(obj) == v))
+        tests.append(lambda obj, get=get, v=v, neg=neg: (get(obj) != v) if neg else (get(obj) == v))
     return lambda obj: all(t(obj) for t in tests)
 
 

@@ -19,7 +19,7 @@ from common.ca.settings import BackendSettings
 from mzsim.launcher import Proc
 from mzsim.setup.acmpca import SetupResult, setup_acmpca
 from mzsim.waiting import free_port, wait_until
-from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
+from tests.support.backends import Backends
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETUP_KEY = "AKIASETUPSETUPSETUP0"

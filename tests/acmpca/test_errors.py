@@ -120,6 +120,6 @@ async def test_placeholder_region_fails_before_any_call(acm, make_backend):
 
 def test_conf_rules_come_from_the_type():
     assert not validate_backend_conf("acmpca", {"arn": "arn:aws:acm-pca:us-east-1:1:certificate-authority/x"}, "c")
-    bad = validate_backend_conf("acmpca", {"arn": "nope", "auth": {"awsCredentials": {"accessKey": {"inline": "QQ=="}}}},
-                                "c")
+    conf = {"arn": "nope", "auth": {"awsCredentials": {"accessKey": {"inline": "QQ=="}}}}
+    bad = validate_backend_conf("acmpca", conf, "c")
     assert {v.field for v in bad} == {"c.arn", "c.auth.awsCredentials.accessKeySecret"}

@@ -19,7 +19,8 @@ def test_two_zones_issue_from_the_same_acm_pca(cluster, acm, ca):
     assert status == 201, body
     for z in zones:
         for dp in ("dp-0", "dp-1"):
-            ident = wait_until(lambda: (r := z.get(f"/meshes/acm/dataplanes/{dp}/identity"))[0] == 200 and r[1],
+            path = f"/meshes/acm/dataplanes/{dp}/identity"
+            ident = wait_until(lambda z=z, path=path: (r := z.get(path))[0] == 200 and r[1],
                                30, what=f"{dp} certified in {z.name}")
             chain = verify_chain(ident["certificate"], [ca.root_pem])
             assert "spiffe://acm/svc-0" in uri_sans_of(chain[0])

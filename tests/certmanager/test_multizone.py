@@ -18,7 +18,7 @@ def test_a_kubernetes_zone_issues_from_cert_manager_and_a_universal_zone_nacks(c
     assert status == 201, body  # global test-issued through cert-manager
     assert any("uni-1" in w for w in body["warnings"])
     for dp in ("dp-0", "dp-1", "dp-2"):
-        ident = wait_until(lambda: (r := kz.get(f"/meshes/cm/dataplanes/{dp}/identity"))[0] == 200 and r[1],
+        ident = wait_until(lambda dp=dp: (r := kz.get(f"/meshes/cm/dataplanes/{dp}/identity"))[0] == 200 and r[1],
                            20, what=f"{dp} certified")
         chain = verify_chain(ident["certificate"], [kube.setup.root_pem])
         assert "spiffe://cm/svc-0" in uri_sans_of(chain[0])

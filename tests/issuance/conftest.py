@@ -13,7 +13,6 @@ from common.ca.base import BackendContext
 from common.metrics import Registry
 from common.resources import Resource
 from common.x509util import IssuedCert, cert_to_pem
-from tests.support.backends import store  # noqa: F401 (fixture)
 from zone_cp.issuance import IssuanceConfig, IssuanceEngine, ManualClock
 
 

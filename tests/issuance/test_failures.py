@@ -37,7 +37,7 @@ async def test_backoff_sequence_cap_and_recovery(store, start_engine, clock):
     delays = [p.due - p.last_error_time]
     for k in range(2, 7):
         clock.advance(p.due - clock.now())
-        await async_wait_until(lambda: p.failures == k, what=f"failure {k}")
+        await async_wait_until(lambda k=k: p.failures == k, what=f"failure {k}")
         delays.append(p.due - p.last_error_time)
     assert delays == [5, 10, 20, 40, 40, 40]
     insight = await async_wait_until(lambda: (r := store.get("DataplaneInsight", "dp-0", "m1")) and

@@ -54,9 +54,9 @@ def test_zones_issue_certificates_that_verify_against_the_builtin_ca_from_global
     assert {i["name"] for i in listing} == {"default.ca-builtin-cert-ca-1", "default.ca-builtin-key-ca-1"}
     assert all("data" not in i for i in listing)  # listings never carry secret data
     for z in zones:
-        wait_until(lambda: "default" in z.mesh_names(), 10)
+        wait_until(lambda z=z: "default" in z.mesh_names(), 10)
         assert z.put("/meshes/default/dataplanes/web-1", dataplane("web-1", "web"))[0] == 201
-        ident = wait_until(lambda: identity(z, "web-1"), 15, what=f"certificate in {z.name}")
+        ident = wait_until(lambda z=z: identity(z, "web-1"), 15, what=f"certificate in {z.name}")
         assert "PRIVATE KEY" not in str(ident)
         chain = verify_chain(ident["certificate"], ident["caCertificates"])
         assert load_certs(root_pem)[0] == chain[-1]
@@ -111,7 +111,7 @@ def test_issuance_keeps_working_while_global_is_down(cluster):
     z = cluster.add(Zone(cluster.dir, "zone-1", g))
     wait_connected(z)
     assert g.put("/meshes/default", builtin_mesh("default", "1h"))[0] == 201
-    wait_until(lambda: "default" in z.mesh_names(), 10)
+    wait_until(lambda z=z: "default" in z.mesh_names(), 10)
     g.proc.kill()
     assert z.put("/meshes/default/dataplanes/new", dataplane("new", "api"))[0] == 201
     ident = wait_until(lambda: identity(z, "new"), 15)
@@ -146,7 +146,7 @@ def test_demo_runs_issues_certificates_and_leaves_no_process_behind(tmp_path):
                           "--dataplanes", "3", "--data-dir", str(data)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    final = [l for l in out.stdout.splitlines() if "final:" in l][-1]
+    final = [line for line in out.stdout.splitlines() if "final:" in line][-1]
     assert "zones online 2/2" in final
     issued = int(final.split("certificates issued ")[1].split()[0])
     assert issued >= 6, final

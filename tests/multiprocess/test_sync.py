@@ -21,14 +21,14 @@ def test_a_mesh_reaches_every_zone_and_changes_and_deletion_propagate(cluster):
         wait_connected(z)
     apply_mesh(g, "m1")
     for z in zones:
-        wait_until(lambda: z.mesh_names() == ["m1"], 10, what=f"m1 on {z.name}")
+        wait_until(lambda z=z: z.mesh_names() == ["m1"], 10, what=f"m1 on {z.name}")
     logging = {"backends": [{"name": "file-1", "type": "file", "conf": {"path": "/tmp/access.log"}}]}
     apply_mesh(g, "m1", {"type": "Mesh", "name": "m1", "logging": logging})
     for z in zones:
-        wait_until(lambda: z.get("/meshes/m1")[1].get("logging") == logging, 10)
+        wait_until(lambda z=z: z.get("/meshes/m1")[1].get("logging") == logging, 10)
     assert g.delete("/meshes/m1")[0] == 200
     for z in zones:
-        wait_until(lambda: z.mesh_names() == [], 10, what=f"m1 gone from {z.name}")
+        wait_until(lambda z=z: z.mesh_names() == [], 10, what=f"m1 gone from {z.name}")
     statuses = wait_until(lambda: [s for s in g.get("/status/zones")[1] if s["inSync"]] and
                           len([s for s in g.get("/status/zones")[1] if s["inSync"]]) == 3 and
                           g.get("/status/zones")[1], 10)
@@ -60,7 +60,7 @@ def test_global_kill_9_and_restart_loses_nothing_and_zones_never_see_a_transient
     apply_mesh(g, "after-restart")
     expected = sorted([f"m{i}" for i in range(5)] + ["after-restart"])
     for z in zones:
-        wait_until(lambda: z.mesh_names() == expected, 15, what=f"{z.name} converged")
+        wait_until(lambda z=z: z.mesh_names() == expected, 15, what=f"{z.name} converged")
         assert z.status()["kds"]["removedByGlobal"].get("Mesh", 0) == 0
         assert z.status()["kds"]["connects"] >= 2
 
@@ -70,7 +70,7 @@ def test_a_zone_restarted_while_global_is_down_still_serves_its_meshes(cluster):
     z = cluster.add(Zone(cluster.dir, "zone-1", g))
     wait_connected(z)
     apply_mesh(g, "m1")
-    wait_until(lambda: z.mesh_names() == ["m1"], 10)
+    wait_until(lambda z=z: z.mesh_names() == ["m1"], 10)
     g.proc.kill()
     z.proc.stop()
     z.start()

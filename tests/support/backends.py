@@ -1,7 +1,7 @@
 """What the CA backend tests share: a secret store for data sources whose values
 can change at runtime, a metrics registry, a SQLite store, and backends built
-against them and closed at teardown. A conftest imports the fixtures it needs
-(`from tests.support.backends import metrics, secrets  # noqa: F401`)."""
+against them and closed at teardown. tests/conftest.py loads this module as a
+plugin, so its fixtures are available to every test."""
 from __future__ import annotations
 
 import asyncio

@@ -14,7 +14,7 @@ from common.ca.vault import VaultSettings
 from mzsim.services.openbao import BaoServer, start_dev_server
 from mzsim.setup.vault import setup_vault
 from mzsim.waiting import free_port
-from tests.support.backends import Backends, metrics, secrets  # noqa: F401 (fixtures)
+from tests.support.backends import Backends
 
 ROOT_TOKEN = "root"
 

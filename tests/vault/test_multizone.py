@@ -23,7 +23,7 @@ def test_two_zones_issue_from_the_same_vault(cluster, pki):
     assert status == 200, body
     for z in zones:
         for dp in ("dp-0", "dp-1", "dp-2"):
-            ident = wait_until(lambda: (r := z.get(f"/meshes/{pki.mesh}/dataplanes/{dp}/identity"))[0] == 200
+            ident = wait_until(lambda z=z, dp=dp: (r := z.get(f"/meshes/{pki.mesh}/dataplanes/{dp}/identity"))[0] == 200
                                and r[1], 20, what=f"{dp} certified in {z.name}")
             chain = verify_chain(ident["certificate"], [pki.root_pem])
             assert f"spiffe://{pki.mesh}/svc-0" in uri_sans_of(chain[0])
