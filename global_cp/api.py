@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -72,7 +73,7 @@ class GlobalApi:
                               "version": self.store.revision, "dashboard": "/dashboard"})
 
     # -- meshes ----------------------------------------------------------------
-    async def list_meshes(self, request):
+    async def list_meshes(self, request: web.Request) -> web.Response:
         return json_response(page([resource_json(r) for r in self.store.list("Mesh")]))
 
     def _get(self, kind: str, name: str, mesh: str | None = None) -> Resource:
@@ -82,10 +83,10 @@ class GlobalApi:
             raise NotFound(f"{kind} {name!r} not found{where}")
         return res
 
-    async def get_mesh(self, request):
+    async def get_mesh(self, request: web.Request) -> web.Response:
         return json_response(resource_json(self._get("Mesh", request.match_info["name"])))
 
-    async def put_mesh(self, request):
+    async def put_mesh(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         res = await read_resource(request, kind="Mesh", name=name)
         _raise_invalid(res)
@@ -126,7 +127,7 @@ class GlobalApi:
                 f"{environment} zones will reject mesh {mesh.name!r}: {', '.join(zones)}"
                 for environment, zones in sorted(refusing.items())]
 
-    async def delete_mesh(self, request):
+    async def delete_mesh(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self._get("Mesh", name)
         secrets = [("Secret", name, s.name) for s in self.store.list("Secret", name)]
@@ -135,15 +136,15 @@ class GlobalApi:
         return json_response({})
 
     # -- secrets ---------------------------------------------------------------
-    async def list_secrets(self, request):
+    async def list_secrets(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         return json_response(page([resource_json(r) for r in self.store.list("Secret", mesh)]))
 
-    async def get_secret(self, request):
+    async def get_secret(self, request: web.Request) -> web.Response:
         res = self._get("Secret", request.match_info["name"], request.match_info["mesh"])
         return json_response(to_universal(res, with_meta=True))  # a single GET shows data, as Kuma
 
-    async def put_secret(self, request):
+    async def put_secret(self, request: web.Request) -> web.Response:
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         res = await read_resource(request, kind="Secret", name=name, mesh=mesh)
         _raise_invalid(res)
@@ -153,7 +154,7 @@ class GlobalApi:
         self.store.put(res)
         return json_response({"name": name, "mesh": mesh}, status=200 if existed else 201)
 
-    async def delete_secret(self, request):
+    async def delete_secret(self, request: web.Request) -> web.Response:
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         self._get("Secret", name, mesh)
         users = registry.secret_users(self.store.list("Mesh"), mesh, name)
@@ -163,17 +164,17 @@ class GlobalApi:
         self.store.delete("Secret", name, mesh)
         return json_response({})
 
-    async def list_global_secrets(self, request):
+    async def list_global_secrets(self, request: web.Request) -> web.Response:
         return json_response(page([resource_json(r) for r in self.store.list("GlobalSecret")]))
 
-    async def get_global_secret(self, request):
+    async def get_global_secret(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         res = self._get("GlobalSecret", name)
         if not syncs_down("GlobalSecret", name):  # the zone-token signing key stays private
             return json_response(resource_json(res))
         return json_response(to_universal(res, with_meta=True))
 
-    async def put_global_secret(self, request):
+    async def put_global_secret(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         res = await read_resource(request, kind="GlobalSecret", name=name)
         _raise_invalid(res)
@@ -181,7 +182,7 @@ class GlobalApi:
         self.store.put(res)
         return json_response({"name": name}, status=200 if existed else 201)
 
-    async def delete_global_secret(self, request):
+    async def delete_global_secret(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self._get("GlobalSecret", name)
         self.store.delete("GlobalSecret", name)
@@ -191,11 +192,11 @@ class GlobalApi:
     def _zone_rows(self, kind: str, mesh: str) -> list[Resource]:
         return self.zone_store.list(kind, mesh)
 
-    async def list_dataplanes(self, request):
+    async def list_dataplanes(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         return json_response(page([_zone_resource_json(r) for r in self._zone_rows("Dataplane", mesh)]))
 
-    async def dataplanes_overview(self, request):
+    async def dataplanes_overview(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         insights = {r.name: r for r in self._zone_rows("DataplaneInsight", mesh)}
         items = []
@@ -206,42 +207,42 @@ class GlobalApi:
                           "dataplaneInsight": ins.spec if ins else {}})
         return json_response(page(items))
 
-    async def list_zones(self, request):
+    async def list_zones(self, request: web.Request) -> web.Response:
         return json_response(page([self._zone_json(n) for n in self.zones.zone_names()]))
 
-    def _zone_json(self, name: str) -> dict:
+    def _zone_json(self, name: str) -> dict[str, Any]:
         z = self.store.get("Zone", name)
         return {"type": "Zone", "name": name, "enabled": (z.spec.get("enabled", True) if z else True)}
 
-    async def get_zone(self, request):
+    async def get_zone(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in self.zones.zone_names():
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_json(name))
 
-    def _zone_overview(self, name: str) -> dict:
+    def _zone_overview(self, name: str) -> dict[str, Any]:
         reported = self.zone_store.get("ZoneInsight", name)
         return {"type": "ZoneOverview", "name": name, "zone": self._zone_json(name),
                 "zoneInsight": {"subscriptions": self.zones.subscriptions(name),
                                 "reported": reported.spec if reported else {}},
                 "status": self.zones.status(name)}
 
-    async def zones_overview(self, request):
+    async def zones_overview(self, request: web.Request) -> web.Response:
         return json_response(page([self._zone_overview(n) for n in self.zones.zone_names()]))
 
-    async def zone_overview(self, request):
+    async def zone_overview(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in self.zones.zone_names():
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_overview(name))
 
-    def _statuses(self) -> list[dict]:
+    def _statuses(self) -> list[dict[str, Any]]:
         return self.zones.statuses()
 
-    async def status_zones(self, request):
+    async def status_zones(self, request: web.Request) -> web.Response:
         return json_response(self._statuses())
 
-    async def global_insight(self, request):
+    async def global_insight(self, request: web.Request) -> web.Response:
         statuses = self._statuses()
         issued = rotated = 0
         failing = 0
@@ -261,7 +262,7 @@ class GlobalApi:
         })
 
     # -- tokens ----------------------------------------------------------------
-    async def zone_token(self, request):
+    async def zone_token(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
@@ -286,7 +287,7 @@ def _raise_invalid(res: Resource) -> None:
         raise ValidationError(list(violations))
 
 
-def _zone_resource_json(r: Resource) -> dict:
+def _zone_resource_json(r: Resource) -> dict[str, Any]:
     out = resource_json(r)
     out["zone"] = r.meta.get("zone")
     return out

@@ -25,9 +25,11 @@ async function refresh() {
     const [zones, gi] = await Promise.all([fetch("/status/zones").then(r => r.json()),
                                            fetch("/global-insight").then(r => r.json())]);
     document.getElementById("summary").innerHTML =
-      `<span>meshes <b>${gi.meshes}</b></span><span>zones online <b id="online">${gi.zones.online}</b>/${gi.zones.total}</span>` +
+      `<span>meshes <b>${gi.meshes}</b></span>` +
+      `<span>zones online <b id="online">${gi.zones.online}</b>/${gi.zones.total}</span>` +
       `<span>in sync <b>${gi.zones.inSync}</b></span><span>dataplanes <b>${gi.dataplanes}</b></span>` +
-      `<span>certificates issued <b>${gi.certificates.issued}</b></span><span>proxies failing <b>${gi.certificates.proxiesFailing}</b></span>`;
+      `<span>certificates issued <b>${gi.certificates.issued}</b></span>` +
+      `<span>proxies failing <b>${gi.certificates.proxiesFailing}</b></span>`;
     document.getElementById("zones").innerHTML = zones.map(z => `<tr data-zone="${esc(z.name)}">
       <td>${esc(z.name)}</td><td class="${z.active ? "on" : "off"}">${z.active ? "online" : "offline"}</td>
       <td>${esc(z.environment)}</td>

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -146,7 +147,7 @@ class _ZoneHooks(SessionHooks):
         self.session = session
         self.sub: Subscription | None = None
 
-    def on_frame(self, msg: dict) -> None:
+    def on_frame(self, msg: dict[str, Any]) -> None:
         self.server.m_frames_in.inc(type=msg["type"])
 
     def on_bad_frame(self, err: FrameError) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from common.ca import registry
 from common.ca.base import BackendContext, CABackend, dp_lifetime
@@ -27,7 +28,7 @@ TEST_DATAPLANE = "_mzsim_validation"
 TEST_SERVICE = "mzsim-validation"
 
 
-def _mtls(mesh: Resource | None) -> dict:
+def _mtls(mesh: Resource | None) -> dict[str, Any]:
     return (mesh.spec.get("mtls") or {}) if mesh is not None else {}
 
 
@@ -52,7 +53,7 @@ def _with_pending(ctx: BackendContext, pending: dict[tuple[str, str], Resource])
     """A context whose secret lookup also sees secrets about to be stored."""
     inner = ctx.secret_lookup
 
-    def lookup(mesh: str, name: str):
+    def lookup(mesh: str, name: str) -> Resource | None:
         found = pending.get((mesh, name))
         if found is not None:
             return found

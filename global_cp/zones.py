@@ -59,9 +59,9 @@ class Subscription:
     disconnect_reason: str = ""
     environment: str = ""
     live: StatusSource | None = field(default=None, repr=False)  # None once disconnected
-    final_stats: dict = field(default_factory=dict)
+    final_stats: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         stats = self.final_stats if self.live is None else session_stats(self.live())
         return {
             "id": self.id,
@@ -141,7 +141,7 @@ class ZoneRegistry:
                 return s
         return None
 
-    def subscriptions(self, zone: str) -> list[dict]:
+    def subscriptions(self, zone: str) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self._subs.get(zone, [])]
 
     def zone_names(self) -> list[str]:
@@ -154,14 +154,14 @@ class ZoneRegistry:
             counts[z] = counts.get(z, 0) + 1
         return counts
 
-    def statuses(self) -> list[dict]:
+    def statuses(self) -> list[dict[str, Any]]:
         """Every zone's status, reading each store once (this backs a polled endpoint)."""
         zones = {z.name: z for z in self.config_store.list("Zone")}
         counts = self.dataplane_counts()
         return [self.status(n, counts, zones.get(n)) for n in sorted(set(zones) | set(self._subs))]
 
     def status(self, zone: str, dataplane_counts: dict[str, int] | None = None,
-               zone_res: Resource | None = None) -> dict:
+               zone_res: Resource | None = None) -> dict[str, Any]:
         subs = self._subs.get(zone) or []
         last = subs[-1] if subs else None
         session = self.active_status(zone)

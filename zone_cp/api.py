@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,7 +22,7 @@ log = logging.getLogger("mzsim.zone.api")
 
 class ZoneApi:
     def __init__(self, name: str, environment: str, store: Store, engine: IssuanceEngine | None,
-                 metrics: Registry, status: Callable[[], dict]):
+                 metrics: Registry, status: Callable[[], dict[str, Any]]):
         self.name = name
         self.environment = environment
         self.store = store
@@ -49,19 +50,19 @@ class ZoneApi:
             web.get("/metrics", metrics_handler(self.metrics)),
         ]
 
-    async def index(self, request):
+    async def index(self, request: web.Request) -> web.Response:
         return json_response({"product": "mzsim", "mode": "zone", "zone": self.name,
                               "environment": self.environment})
 
-    async def status(self, request):
+    async def status(self, request: web.Request) -> web.Response:
         return json_response(self.zone_status())
 
-    async def global_owned(self, request):
+    async def global_owned(self, request: web.Request) -> web.Response:
         kind = "Secret" if "secrets" in request.path else "Mesh"
         raise Forbidden(f"{kind} is owned by the global control plane; apply it on global "
                         f"(PUT {request.path} on global's API), and it will sync to this zone")
 
-    async def list_meshes(self, request):
+    async def list_meshes(self, request: web.Request) -> web.Response:
         return json_response(page([resource_json(r) for r in self.store.list("Mesh")]))
 
     def _mesh(self, mesh: str) -> Resource:
@@ -70,18 +71,18 @@ class ZoneApi:
             raise NotFound(f"mesh {mesh!r} not found in zone {self.name}; apply it on global")
         return res
 
-    async def get_mesh(self, request):
+    async def get_mesh(self, request: web.Request) -> web.Response:
         return json_response(resource_json(self._mesh(request.match_info["mesh"])))
 
-    async def list_secrets(self, request):
+    async def list_secrets(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         return json_response(page([resource_json(r) for r in self.store.list("Secret", mesh)]))
 
-    async def list_dataplanes(self, request):
+    async def list_dataplanes(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         return json_response(page([resource_json(r) for r in self.store.list("Dataplane", mesh)]))
 
-    async def dataplanes_overview(self, request):
+    async def dataplanes_overview(self, request: web.Request) -> web.Response:
         mesh = request.match_info["mesh"]
         insights = {r.name: r for r in self.store.list("DataplaneInsight", mesh)}
         items = [{"type": "DataplaneOverview", "mesh": mesh, "name": dp.name, "dataplane": dp.spec,
@@ -95,10 +96,10 @@ class ZoneApi:
             raise NotFound(f"dataplane {name!r} not found in mesh {mesh!r}")
         return res
 
-    async def get_dataplane(self, request):
+    async def get_dataplane(self, request: web.Request) -> web.Response:
         return json_response(resource_json(self._dataplane(request.match_info["mesh"], request.match_info["name"])))
 
-    async def put_dataplane(self, request):
+    async def put_dataplane(self, request: web.Request) -> web.Response:
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         res = await read_resource(request, kind="Dataplane", name=name, mesh=mesh)
         violations = validate_resource(res)
@@ -109,13 +110,13 @@ class ZoneApi:
         self.store.put(res)
         return json_response({"name": name, "mesh": mesh}, status=200 if existed else 201)
 
-    async def delete_dataplane(self, request):
+    async def delete_dataplane(self, request: web.Request) -> web.Response:
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         self._dataplane(mesh, name)
         self.store.apply([], [("Dataplane", mesh, name), ("DataplaneInsight", mesh, name)])
         return json_response({})
 
-    async def identity(self, request):
+    async def identity(self, request: web.Request) -> web.Response:
         mesh, name = request.match_info["mesh"], request.match_info["name"]
         self._dataplane(mesh, name)
         cert = self.engine.identity(mesh, name) if self.engine else None

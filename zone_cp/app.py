@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -43,7 +44,7 @@ class Zone:
                     if config.global_address else None)
         self.engine = self._build_engine()
         self._runner: web.AppRunner | None = None
-        self._insight_task: asyncio.Task | None = None
+        self._insight_task: asyncio.Task[None] | None = None
         self.started = time.time()
 
     def _build_engine(self) -> IssuanceEngine:
@@ -70,7 +71,7 @@ class Zone:
                 log.error("zone %s: cannot read token file %s: %s", self.name, path, e.strerror)
         return ""
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {
             "zone": self.name,
             "instanceId": self.instance_id,

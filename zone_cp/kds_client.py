@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
@@ -45,7 +46,7 @@ class KdsClient:
         self.global_store_id = ""  # from the current session's welcome
         self.removed: dict[str, int] = {}  # downstream deletions applied, by kind
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         store.add_listener(self._on_change)
 
     def _on_change(self, changes: list[Change]) -> None:
@@ -66,7 +67,7 @@ class KdsClient:
             except (asyncio.CancelledError, Exception):
                 pass
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         _, version = applied_version(self.store)
         s = self.session.status() if self.session else None
         return {
@@ -107,7 +108,8 @@ class KdsClient:
             if time.monotonic() - started > cfg.liveness_timeout * 2:
                 attempt = 0  # the last session was healthy for a while
             # Full jitter spreads a reconnect storm; the floor keeps a refused zone from spinning.
-            delay = backoff_delay(attempt, cfg.reconnect_base, cfg.reconnect_cap, jitter=1.0, floor=cfg.reconnect_base / 2)
+            delay = backoff_delay(attempt, cfg.reconnect_base, cfg.reconnect_cap, jitter=1.0,
+                                  floor=cfg.reconnect_base / 2)
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -137,7 +139,7 @@ class KdsClient:
                 await ws.close(1001, "zone shutting down")
                 raise
 
-    def _on_welcome(self, welcome: dict) -> None:
+    def _on_welcome(self, welcome: dict[str, Any]) -> None:
         self.connected = True
         self.connects += 1
         self.last_error = ""

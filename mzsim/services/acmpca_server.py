@@ -18,6 +18,7 @@ localhost, signed by `ca.pem` in that directory (made on first use).
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import logging
 import os
@@ -26,7 +27,12 @@ import sys
 import threading
 from dataclasses import asdict, dataclass
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
+
+from common.x509util import cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr
 
 _DEFAULT_MESSAGES = {"ThrottlingException": "Rate exceeded"}
 _DEFAULT_STATUS = {"InternalFailure": 500, "ServiceUnavailable": 503}
@@ -182,14 +188,6 @@ def ensure_tls_files(directory: str) -> tuple[str, str, str]:
     paths = tuple(os.path.join(directory, n) for n in ("ca.pem", "server.pem", "server-key.pem"))
     if all(os.path.exists(p) for p in paths):
         return paths  # type: ignore[return-value]
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    from common.x509util import cert_to_pem, generate_key, key_to_pem, make_ca, sign_csr
-
     os.makedirs(directory, exist_ok=True)
     ca_cert, ca_key = make_ca("mzsim acmpca serve CA", key_type="ec")
     key = generate_key("ec")
@@ -207,6 +205,7 @@ def ensure_tls_files(directory: str) -> tuple[str, str, str]:
 
 
 def build_app():
+    # moto loads slowly and reads MOTO_* settings on import: only when serving.
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from .acmpca_moto import install

@@ -24,7 +24,14 @@ import logging
 import random
 import re
 
+from cryptography import x509
+from lightkube import ApiError
+from lightkube.core.generic_client import ALL_NS
+from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
+
 from common.backoff import backoff_delay
+from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer, make_client
 from common.signals import wait_for_stop_signal
 from common.timefmt import now_text
 from common.x509util import cert_to_pem, load_certs, load_key, sign_csr, utcnow
@@ -75,8 +82,6 @@ class IssuerNotReady(Exception):
 class Controller:
     def __init__(self, client, namespace: str, *, approve: bool = True,
                  cluster_resource_namespace: str = "kong-mesh-system", resync_seconds: float = RESYNC_SECONDS):
-        from lightkube.core.generic_client import ALL_NS
-
         self.client = client
         self.namespace = namespace or ALL_NS
         self.approve = approve
@@ -90,8 +95,6 @@ class Controller:
 
     # -- informers ---------------------------------------------------------------
     async def run(self) -> None:
-        from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
-
         await asyncio.gather(
             self._informer(CertificateRequest, self.namespace, self._on_request, self._forget),
             self._informer(Issuer, self.namespace, self._on_issuer),
@@ -101,8 +104,6 @@ class Controller:
     async def _informer(self, res, namespace, handler, on_delete=None) -> None:
         """List, then watch from the list's resourceVersion; on errors reconnect
         with jittered capped backoff, relisting after 410 Gone."""
-        from lightkube import ApiError
-
         rv, attempt = None, 0
         while True:
             try:
@@ -138,8 +139,6 @@ class Controller:
                 log.warning("resync failed: %s", e)
 
     async def _requeue(self, matches) -> None:
-        from common.ca.certmanager.kube import CertificateRequest
-
         async for obj in self.client.list(CertificateRequest, namespace=self.namespace):
             if not is_terminal(obj) and matches((obj.spec or {}).get("issuerRef") or {}):
                 await self._on_request(obj)
@@ -159,8 +158,6 @@ class Controller:
         self._newest.pop((obj.metadata.namespace, obj.metadata.name), None)
 
     async def _on_request(self, obj) -> None:
-        from lightkube import ApiError
-
         async with self._lock:
             if not self._note(obj):
                 return
@@ -229,10 +226,6 @@ class Controller:
         await self._sign(obj, conds, ca_pem, ca_cert, ca_key)
 
     async def _issuer(self, kind: str, name: str, namespace: str):
-        from lightkube import ApiError
-
-        from common.ca.certmanager.kube import ClusterIssuer, Issuer
-
         try:
             if kind == "ClusterIssuer":
                 return await self.client.get(ClusterIssuer, name)
@@ -244,9 +237,6 @@ class Controller:
 
     async def _load_ca(self, kind: str, issuer):
         """The issuer's CA, recording the outcome in the issuer's Ready condition."""
-        from lightkube import ApiError
-        from lightkube.resources.core_v1 import Secret
-
         secret_name = ((issuer.spec or {}).get("ca") or {}).get("secretName")
         if not secret_name:
             raise IssuerNotReady(f"Referenced {kind} {issuer.metadata.name!r} is not a CA issuer (no spec.ca."
@@ -268,10 +258,6 @@ class Controller:
         return loaded
 
     async def _set_issuer_ready(self, kind: str, issuer, ready: dict) -> None:
-        from lightkube.types import PatchType
-
-        from common.ca.certmanager.kube import ClusterIssuer, Issuer
-
         conds = conditions_of(issuer)
         if _same(conds.get("Ready"), ready):
             return
@@ -283,8 +269,6 @@ class Controller:
                                 namespace=issuer.metadata.namespace, patch_type=PatchType.MERGE)
 
     async def _sign(self, obj, conds: dict, ca_pem: bytes, ca_cert, ca_key) -> None:
-        from cryptography import x509
-
         spec = obj.spec or {}
         try:
             csr = x509.load_pem_x509_csr(base64.b64decode(spec.get("request", "")))
@@ -305,10 +289,6 @@ class Controller:
         log.info("issued %s (%gs)", obj.metadata.name, lifetime)
 
     async def _patch_status(self, obj, conds: dict, **fields):
-        from lightkube.types import PatchType
-
-        from common.ca.certmanager.kube import CertificateRequest
-
         status = {**(obj.status or {}), **fields, "conditions": list(conds.values())}
         new = await self.client.patch(CertificateRequest.Status, obj.metadata.name,
                                       {"metadata": {"resourceVersion": obj.metadata.resourceVersion},
@@ -320,8 +300,6 @@ class Controller:
 
 async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_namespace: str,
               resync_seconds: float = RESYNC_SECONDS) -> None:
-    from common.ca.certmanager.kube import make_client
-
     client = make_client(kubeconfig)
     controller = Controller(client, namespace, approve=approve, cluster_resource_namespace=cluster_resource_namespace,
                             resync_seconds=resync_seconds)

@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import logging
 import random
+from typing import Any
 
 from common.ca.base import BackendContext
 from common.datasource import SecretLookup
@@ -77,8 +78,8 @@ class IssuanceEngine:
         self._changes: collections.deque[Change] = collections.deque()
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._closing: set[asyncio.Task] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -116,7 +117,7 @@ class IssuanceEngine:
     def proxy(self, mesh: str, dataplane: str) -> ProxyState | None:
         return self.reconciler.proxies.get((mesh, dataplane))
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         now = self.clock.now()
         backends = sorted((pool.stats(now) for pool in self._pools.values()),
                           key=lambda x: (x["mesh"], x["backend"]))
@@ -210,7 +211,7 @@ class IssuanceEngine:
         if pool is not None:
             self._track_closing(pool.retire())
 
-    def _track_closing(self, task: asyncio.Task | None) -> None:
+    def _track_closing(self, task: asyncio.Task[None] | None) -> None:
         if task is not None:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

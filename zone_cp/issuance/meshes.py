@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from common.ca import registry
 from common.ca.base import dp_lifetime
@@ -18,7 +19,7 @@ class MeshView:
     name: str
     backend_name: str
     backend_type: str
-    spec: dict  # the enabled backend entry
+    spec: dict[str, Any]  # the enabled backend entry
     supported: tuple[str, ...]  # every backend name in the mesh
     fingerprint: str
     lifetime: float
@@ -42,7 +43,7 @@ def mesh_view(lookup: SecretLookup, mesh: Resource | None) -> MeshView | None:
         lifetime = dp_lifetime(spec)
     except ValueError:  # a bad duration: static validation reports it; issue with the default
         lifetime = dp_lifetime({})
-    return MeshView(mesh.name, enabled, str(spec.get("type", "")), spec,
+    return MeshView(mesh.name, str(enabled), str(spec.get("type", "")), spec,
                     tuple(str(b.get("name", "")) for b in backends), h.hexdigest(), lifetime)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from common.timefmt import format_time
 from common.x509util import IssuedCert
@@ -51,9 +52,9 @@ class ProxyState:
         """What its certificate must have been issued for: compared with `issued_for`."""
         return mesh_fingerprint + "|" + self.tags_fp
 
-    def insight_spec(self, supported: tuple[str, ...]) -> dict:
+    def insight_spec(self, supported: tuple[str, ...]) -> dict[str, Any]:
         """Kuma's DataplaneInsight.mTLS field names, plus ours."""
-        mtls: dict = {
+        mtls: dict[str, Any] = {
             "status": self.status,
             "certificateRegenerations": self.regenerations,
             "supportedBackends": list(supported),

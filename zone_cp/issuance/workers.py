@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from common.backoff import backoff_delay
 from common.ca import registry
@@ -99,7 +100,7 @@ class WorkerPool:
         self.breaker = Breaker(c.breaker_threshold, c.breaker_window, c.breaker_cooldown)
         self.queue: asyncio.Queue[ProxyState] = asyncio.Queue()
         self.parked: set[ProxyKey] = set()  # waiting for the half-open probe's outcome
-        self.workers: list[asyncio.Task] = []
+        self.workers: list[asyncio.Task[None]] = []
         self.last_error = ""
         self.retired = False
 
@@ -112,7 +113,7 @@ class WorkerPool:
         self.workers = [asyncio.create_task(self._worker(), name=f"issuance-{self.mesh}-{i}")
                         for i in range(max(1, self.deps.config.concurrency))]
 
-    def retire(self) -> asyncio.Task | None:
+    def retire(self) -> asyncio.Task[None] | None:
         """The mesh moved on: stop the workers, free the queue, close the backend; the breaker's
         gauge goes to 0. Returns the task closing the backend."""
         for w in self.workers:
@@ -121,7 +122,7 @@ class WorkerPool:
         self._gauge(0)
         return closing
 
-    def release(self) -> asyncio.Task | None:
+    def release(self) -> asyncio.Task[None] | None:
         """Free queued proxies (never attempted: free to be scheduled on a new pool) and close the backend."""
         self.retired = True
         while not self.queue.empty():
@@ -278,7 +279,7 @@ class WorkerPool:
                                                   jitter=c.backoff_jitter, rng=self.deps.rng))
 
     # -- reporting -----------------------------------------------------------------
-    def stats(self, now: float) -> dict:
+    def stats(self, now: float) -> dict[str, Any]:
         b = self.breaker
         state = HALF_OPEN if b.state == OPEN and now >= b.open_until else b.state
         return {
