@@ -10,7 +10,7 @@ import dataclasses
 import os
 import types
 import typing
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -19,13 +19,15 @@ from .errors import BadRequest
 
 _DURATION_HINT = "duration"
 
+T = TypeVar("T")
+
 
 def duration_field(default: float, help_text: str = "") -> Any:
     """A float of seconds that also accepts '5s', '500ms' in files and env."""
     return dataclasses.field(default=default, metadata={"kind": _DURATION_HINT, "help": help_text})
 
 
-def _coerce(value: Any, f: dataclasses.Field, hint, where: str) -> Any:
+def _coerce(value: Any, f: dataclasses.Field[Any], hint: Any, where: str) -> Any:
     try:
         if f.metadata.get("kind") == _DURATION_HINT:
             return parse_duration(value)
@@ -59,7 +61,7 @@ def _coerce(value: Any, f: dataclasses.Field, hint, where: str) -> Any:
     return value
 
 
-def _apply(obj: Any, data: dict, prefix: str, source: str) -> None:
+def _apply(obj: Any, data: dict[str, Any], prefix: str, source: str) -> None:
     hints = typing.get_type_hints(type(obj))
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in data.items():
@@ -88,7 +90,8 @@ def _env_overrides(obj: Any, env: dict[str, str], prefix: str = "MZSIM_") -> Non
             setattr(obj, f.name, _coerce(env[var], f, hints[f.name], f"environment {var}"))
 
 
-def load(cls, path: str | None = None, env: dict[str, str] | None = None, overrides: dict | None = None):
+def load(cls: type[T], path: str | None = None, env: dict[str, str] | None = None,
+         overrides: dict[str, Any] | None = None) -> T:
     """Build config `cls`: defaults < YAML file < MZSIM_* env < explicit overrides."""
     cfg = cls()
     if path:
@@ -108,5 +111,5 @@ def load(cls, path: str | None = None, env: dict[str, str] | None = None, overri
     return cfg
 
 
-def as_dict(cfg) -> dict:
+def as_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Any
 
 from .errors import DataSourceError
 from .resources import Resource
@@ -23,7 +24,7 @@ DATA_SOURCE_KEYS = ("file", "secret", "inline", "inlineString")
 SecretLookup = Callable[[str, str], Resource | None]
 
 
-def describe(ds: dict) -> str:
+def describe(ds: object) -> str:
     """A safe description for errors and logs: 'secret "x"', 'file "/p"', 'inline value'."""
     if not isinstance(ds, dict):
         return "data source"
@@ -38,11 +39,11 @@ def describe(ds: dict) -> str:
     return "empty data source"
 
 
-def present_keys(ds: dict) -> list[str]:
+def present_keys(ds: dict[str, Any]) -> list[str]:
     return [k for k in DATA_SOURCE_KEYS if k in ds and ds[k] not in (None, "")]
 
 
-def resolve(ds: dict, field_path: str, mesh: str, lookup: SecretLookup | None) -> bytes:
+def resolve(ds: object, field_path: str, mesh: str, lookup: SecretLookup | None) -> bytes:
     """Read a data source. `field_path` is where it sits in the mesh, for errors."""
     if not isinstance(ds, dict):
         raise DataSourceError(field_path, "must be a data source: one of file, secret, inline or inlineString")
@@ -57,7 +58,8 @@ def resolve(ds: dict, field_path: str, mesh: str, lookup: SecretLookup | None) -
         try:
             return base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):
-            raise DataSourceError(f"{field_path}.inline", "is not valid base64; use inlineString for plain text") from None
+            raise DataSourceError(f"{field_path}.inline",
+                                  "is not valid base64; use inlineString for plain text") from None
     if key == "file":
         try:
             with open(str(value), "rb") as f:
@@ -79,7 +81,7 @@ def resolve(ds: dict, field_path: str, mesh: str, lookup: SecretLookup | None) -
         raise DataSourceError(f"{field_path}.secret", f'secret "{value}" holds data that is not valid base64') from None
 
 
-def resolve_text(ds: dict, field_path: str, mesh: str, lookup: SecretLookup | None) -> str:
+def resolve_text(ds: object, field_path: str, mesh: str, lookup: SecretLookup | None) -> str:
     raw = resolve(ds, field_path, mesh, lookup)
     try:
         return raw.decode().strip()

@@ -6,6 +6,7 @@ The HTTP body is Kuma's: {"title", "details", "causes": [{"field", "message"}]}.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,7 @@ class Violation:
     field: str
     message: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "message": self.message}
 
     def __str__(self) -> str:
@@ -31,7 +32,7 @@ class MzsimError(Exception):
         self.details = details
         self.causes = list(causes or [])
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "details": self.details,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation
 from .metrics import Registry
@@ -18,9 +21,9 @@ def error_response(err: MzsimError) -> web.Response:
     return web.json_response(err.body(), status=err.status)
 
 
-def make_error_middleware():
+def make_error_middleware() -> Middleware:
     @web.middleware
-    async def errors(request: web.Request, handler):
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except MzsimError as e:
@@ -54,7 +57,7 @@ async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str
         # A bare Universal body without type/name: fill them in from the URL.
         doc = {"type": kind, "name": name, **({"mesh": mesh} if mesh else {}), **doc}
     res = parse_resource(doc)
-    causes = []
+    causes: list[tuple[str, str]] = []
     if res.kind != kind:
         causes.append(("type", f"is {res.kind!r} but this URL takes a {kind}"))
     if res.name != name:
@@ -66,20 +69,20 @@ async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str
     return res
 
 
-def resource_json(res: Resource) -> dict:
+def resource_json(res: Resource) -> dict[str, Any]:
     return to_universal(res.redacted(), with_meta=True)
 
 
-def page(items: list[dict]) -> dict:
+def page(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Kuma's list shape."""
     return {"total": len(items), "items": items, "next": None}
 
 
-def json_response(data, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data, indent=2), status=status, content_type="application/json")
 
 
-def metrics_handler(registry: Registry):
+def metrics_handler(registry: Registry) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=registry.render(), content_type="text/plain")
 

@@ -126,7 +126,8 @@ def load_documents(text: str, source: str = "<input>") -> list[Any]:
 def parse_resource(doc: Any, *, default_mesh: str | None = None) -> Resource:
     """A dict in either form -> Resource. Raises ValidationError naming fields."""
     if not isinstance(doc, dict):
-        raise ValidationError([Violation("", "a resource must be a mapping with 'type' (Universal) or 'apiVersion' and 'kind' (Kubernetes)")])
+        raise ValidationError([Violation("", "a resource must be a mapping with 'type' (Universal) "
+                                             "or 'apiVersion' and 'kind' (Kubernetes)")])
     if "apiVersion" in doc or "kind" in doc:
         return _parse_kubernetes(doc)
     return _parse_universal(doc, default_mesh)
@@ -148,6 +149,7 @@ def _parse_universal(doc: dict, default_mesh: str | None) -> Resource:
         causes.append(Violation("mesh", f"a {kind} is not mesh-scoped: remove 'mesh'"))
     if causes:
         raise ValidationError(causes)
+    assert isinstance(name, str)  # checked above
     spec = {k: copy.deepcopy(v) for k, v in doc.items() if k not in _UNIVERSAL_RESERVED}
     meta = {"labels": dict(doc["labels"])} if isinstance(doc.get("labels"), dict) else {}
     return Resource(kind, name, mesh if info.mesh_scoped else None, spec, meta)
@@ -174,7 +176,8 @@ def _parse_kubernetes(doc: dict) -> Resource:
     if info.mesh_scoped:
         mesh = doc.get("mesh") or labels.get(MESH_LABEL)
         if not mesh:
-            raise ValidationError([Violation(f"metadata.labels[{MESH_LABEL}]", f"a {kind} belongs to a mesh: set the label {MESH_LABEL}")])
+            raise ValidationError([Violation(f"metadata.labels[{MESH_LABEL}]",
+                                             f"a {kind} belongs to a mesh: set the label {MESH_LABEL}")])
     # The mesh label is the mesh itself, not metadata: keep it out of meta so
     # that to_kubernetes and back round-trips exactly.
     labels = {k: v for k, v in labels.items() if k != MESH_LABEL}
@@ -186,7 +189,8 @@ def _parse_kubernetes_secret(doc: dict, name: str, metadata: dict, labels: dict)
         raise ValidationError([Violation("apiVersion", "a Secret has apiVersion 'v1'")])
     stype = doc.get("type")
     if stype not in (SECRET_K8S_TYPE, GLOBAL_SECRET_K8S_TYPE):
-        raise ValidationError([Violation("type", f"must be {SECRET_K8S_TYPE!r} (mesh-scoped) or {GLOBAL_SECRET_K8S_TYPE!r}")])
+        raise ValidationError([Violation("type", f"must be {SECRET_K8S_TYPE!r} (mesh-scoped) "
+                                                 f"or {GLOBAL_SECRET_K8S_TYPE!r}")])
     data = doc.get("data") or {}
     value = data.get("value") if isinstance(data, dict) else None
     if not isinstance(value, str):
@@ -197,7 +201,8 @@ def _parse_kubernetes_secret(doc: dict, name: str, metadata: dict, labels: dict)
         raise ValidationError([Violation("data.value", "must be base64-encoded")]) from None
     ns = metadata.get("namespace", SYSTEM_NAMESPACE)
     if ns != SYSTEM_NAMESPACE:
-        raise ValidationError([Violation("metadata.namespace", f"secrets live in the system namespace {SYSTEM_NAMESPACE!r}")])
+        raise ValidationError([Violation("metadata.namespace",
+                                         f"secrets live in the system namespace {SYSTEM_NAMESPACE!r}")])
     if stype == GLOBAL_SECRET_K8S_TYPE:
         return Resource("GlobalSecret", name, None, {"data": value})
     mesh = labels.get(MESH_LABEL, "default")

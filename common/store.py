@@ -21,8 +21,9 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import Conflict
 from .resources import Resource
@@ -50,6 +51,10 @@ class Change:
 
 
 Listener = Callable[[list[Change]], None]
+# A removal (or removed key): (kind, mesh or None, name).
+RemovalKey = tuple[str, str | None, str]
+# changes_since's answer: (upserts, removals).
+Delta = tuple[list[Resource], list[RemovalKey]]
 
 
 class Store:
@@ -115,8 +120,9 @@ class Store:
             fn(changes)
 
     # -- reads ----------------------------------------------------------------
+    # Signatures after `def list` cannot say list[...] (it would mean Store.list): they use Delta or Sequence.
     @staticmethod
-    def _row(row) -> Resource:
+    def _row(row: Sequence[Any]) -> Resource:
         kind, mesh, name, spec, meta, version, revision = row[:7]
         m = json.loads(meta)
         m["version"] = version
@@ -135,7 +141,7 @@ class Store:
 
     def list(self, kind: str | None = None, mesh: str | None = None) -> list[Resource]:
         q = f"SELECT {self._COLS} FROM resources WHERE deleted=0"
-        args: list = []
+        args: list[str] = []
         if kind is not None:
             q += " AND kind=?"
             args.append(kind)
@@ -149,14 +155,14 @@ class Store:
 
     def count(self, kind: str, mesh: str | None = None) -> int:
         q = "SELECT COUNT(*) FROM resources WHERE deleted=0 AND kind=?"
-        args: list = [kind]
+        args: list[str] = [kind]
         if mesh is not None:
             q += " AND mesh=?"
             args.append(mesh)
         with self._lock:
             return self._db.execute(q, args).fetchone()[0]
 
-    def changes_since(self, revision: int, kinds: Iterable[str] | None = None):
+    def changes_since(self, revision: int, kinds: Iterable[str] | None = None) -> Delta | None:
         """(upserts, removals) after `revision`, or None if tombstones were compacted."""
         with self._lock:
             if revision < self._floor:
@@ -165,7 +171,8 @@ class Store:
                 f"SELECT {self._COLS}, deleted FROM resources WHERE revision>? ORDER BY revision", (revision,)
             ).fetchall()
         wanted = set(kinds) if kinds is not None else None
-        upserts, removals = [], []
+        upserts: list[Resource] = []
+        removals: list[RemovalKey] = []
         for row in rows:
             if wanted is not None and row[0] not in wanted:
                 continue
@@ -182,16 +189,16 @@ class Store:
     def delete(self, kind: str, name: str, mesh: str | None = None) -> bool:
         return bool(self.apply([], [(kind, mesh, name)])[1])
 
-    def apply(self, upserts: list[Resource], removals: list[tuple[str, str | None, str]],
-              *, expect_versions: dict | None = None, skip_unchanged: bool = True,
-              meta_updates: dict[str, str] | None = None):
+    def apply(self, upserts: Sequence[Resource], removals: Sequence[RemovalKey],
+              *, expect_versions: dict[tuple[str, str, str], int | None] | None = None, skip_unchanged: bool = True,
+              meta_updates: dict[str, str] | None = None) -> Delta:
         """Apply many changes in one transaction. Returns (stored upserts, removed keys).
 
         An upsert whose spec and labels equal the stored ones is skipped (no new
         revision), so resyncs and repeated applies do not cause pushes."""
         changes: list[Change] = []
         stored: list[Resource] = []
-        removed: list[tuple] = []
+        removed: list[RemovalKey] = []
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -208,7 +215,8 @@ class Store:
                     if row and not row[3]:
                         old_meta = json.loads(row[1])
                         if expect_versions and expect_versions.get(r.key) not in (None, row[2]):
-                            raise Conflict(f"{r.kind} {r.name} changed meanwhile (version {row[2]}); read it again and retry")
+                            raise Conflict(f"{r.kind} {r.name} changed meanwhile (version {row[2]}); "
+                                           "read it again and retry")
                         meta.setdefault("creationTime", old_meta.get("creationTime", now))
                         same_meta = {k: v for k, v in old_meta.items() if k != "modificationTime"} == \
                             {k: v for k, v in meta.items() if k != "modificationTime"}
@@ -224,7 +232,8 @@ class Store:
                     rev += 1
                     meta_json = json.dumps(meta, sort_keys=True)
                     cur.execute(
-                        "INSERT INTO resources(kind,mesh,name,spec,meta,version,revision,deleted) VALUES(?,?,?,?,?,?,?,0) "
+                        "INSERT INTO resources(kind,mesh,name,spec,meta,version,revision,deleted) "
+                        "VALUES(?,?,?,?,?,?,?,0) "
                         "ON CONFLICT(kind,mesh,name) DO UPDATE SET spec=excluded.spec, meta=excluded.meta, "
                         "version=excluded.version, revision=excluded.revision, deleted=0",
                         (r.kind, r.mesh or "", r.name, spec_json, meta_json, version, rev),
@@ -259,11 +268,11 @@ class Store:
         return stored, removed
 
     @staticmethod
-    def _current_revision(cur, r: Resource) -> int:
+    def _current_revision(cur: sqlite3.Cursor, r: Resource) -> int:
         return cur.execute("SELECT revision FROM resources WHERE kind=? AND mesh=? AND name=?",
                            (r.kind, r.mesh or "", r.name)).fetchone()[0]
 
-    def _maybe_compact(self, cur, rev: int) -> None:
+    def _maybe_compact(self, cur: sqlite3.Cursor, rev: int) -> None:
         floor = rev - self.tombstone_keep
         if floor <= self._floor:
             return
@@ -271,8 +280,9 @@ class Store:
         self._floor = floor
         self._set_state("compaction_floor", str(floor))
 
-    def replace_all(self, kinds: Iterable[str], resources: list[Resource], *, where=None,
-                    meta_updates: dict[str, str] | None = None):
+    def replace_all(self, kinds: Iterable[str], resources: Sequence[Resource], *,
+                    where: Callable[[Resource], bool] | None = None,
+                    meta_updates: dict[str, str] | None = None) -> Delta:
         """Make the store hold exactly `resources` for `kinds` (optionally only rows
         matching `where(resource)`): a snapshot reconcile, in one transaction."""
         kinds = set(kinds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,16 +26,18 @@ class TokenError(Exception):
 class ZoneTokens:
     def __init__(self, store: Store):
         self.store = store
-        self._key = None
+        self._key: ec.EllipticCurvePrivateKey | None = None
 
-    def _signing_key(self):
+    def _signing_key(self) -> ec.EllipticCurvePrivateKey:
         if self._key is None:
             res = self.store.get("GlobalSecret", SIGNING_KEY_NAME)
             if res is None:
                 key = ec.generate_private_key(ec.SECP256R1())
-                self.store.put(secret(SIGNING_KEY_NAME, key_to_pem(key), kind="GlobalSecret"))
-                res = self.store.get("GlobalSecret", SIGNING_KEY_NAME)
-            self._key = load_key(res.secret_bytes())
+                res = self.store.put(secret(SIGNING_KEY_NAME, key_to_pem(key), kind="GlobalSecret"))
+            loaded = load_key(res.secret_bytes())
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise TokenError(f"GlobalSecret {SIGNING_KEY_NAME} does not hold an EC (ES256) private key")
+            self._key = loaded
         return self._key
 
     def issue(self, zone: str, valid_for_seconds: float) -> str:
@@ -43,7 +46,7 @@ class ZoneTokens:
                   "exp": now + int(valid_for_seconds), "jti": str(uuid.uuid4())}
         return jwt.encode(claims, self._signing_key(), algorithm="ES256", headers={"kid": KEY_ID})
 
-    def verify(self, token: str | None, zone: str | None) -> dict:
+    def verify(self, token: str | None, zone: str | None) -> dict[str, Any]:
         """Return the claims, or raise TokenError with a reason fit for both logs."""
         if not token:
             raise TokenError("no zone token presented; create one with `mzsim token zone --zone NAME` "
@@ -54,7 +57,8 @@ class ZoneTokens:
         except jwt.ExpiredSignatureError:
             raise TokenError("zone token has expired; create a new one with `mzsim token zone`") from None
         except jwt.InvalidSignatureError:
-            raise TokenError("zone token signature is invalid: it was not signed by this global control plane") from None
+            raise TokenError("zone token signature is invalid: "
+                             "it was not signed by this global control plane") from None
         except jwt.PyJWTError as e:
             raise TokenError(f"zone token is invalid: {e}") from None
         if zone and claims.get("zone") != zone:

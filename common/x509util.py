@@ -8,21 +8,31 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 KEY_TYPES = ("ec", "rsa")
+
+# The keys mzsim generates (KEY_TYPES). Keys read from PEM may be any PrivateKeyTypes;
+# signing takes a CertificateIssuerPrivateKeyTypes.
+PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def generate_key(key_type: str = "ec", rsa_bits: int = 2048):
+def generate_key(key_type: str = "ec", rsa_bits: int = 2048) -> PrivateKey:
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "rsa":
@@ -30,13 +40,13 @@ def generate_key(key_type: str = "ec", rsa_bits: int = 2048):
     raise ValueError(f"unknown key type {key_type!r}; use one of {KEY_TYPES}")
 
 
-def key_to_pem(key) -> str:
+def key_to_pem(key: PrivateKeyTypes) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
 
 
-def load_key(pem: bytes | str):
+def load_key(pem: bytes | str) -> PrivateKeyTypes:
     data = pem.encode() if isinstance(pem, str) else pem
     return serialization.load_pem_private_key(data, password=None)
 
@@ -54,7 +64,7 @@ def split_pem(pem: str) -> list[str]:
     return [cert_to_pem(c) for c in load_certs(pem)] if pem.strip() else []
 
 
-def signing_hash(key):
+def signing_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256:
     return hashes.SHA256()
 
 
@@ -109,10 +119,10 @@ class IssuedCert:
         return self.leaf.not_valid_after_utc
 
 
-def build_csr(identity: Identity, key, common_name: str = "",
+def build_csr(identity: Identity, key: CertificateIssuerPrivateKeyTypes, common_name: str = "",
               dns_names: list[str] | tuple[str, ...] = ()) -> x509.CertificateSigningRequest:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
-    sans = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
     sans += [x509.DNSName(d) for d in dns_names]
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if sans:
@@ -130,12 +140,13 @@ KEY_USAGES = {"digital signature": "digital_signature", "key encipherment": "key
               "key agreement": "key_agreement", "cert sign": "key_cert_sign", "crl sign": "crl_sign",
               "encipher only": "encipher_only", "decipher only": "decipher_only"}
 EXT_KEY_USAGES = {"server auth": ExtendedKeyUsageOID.SERVER_AUTH, "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
-                  "code signing": ExtendedKeyUsageOID.CODE_SIGNING, "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION}
+                  "code signing": ExtendedKeyUsageOID.CODE_SIGNING,
+                  "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION}
 DP_USAGES = ("digital signature", "key encipherment", "server auth", "client auth")
 
 
 def leaf_extensions(builder: x509.CertificateBuilder, sans: list[x509.GeneralName], critical_sans: bool,
-                    usages: tuple[str, ...] = DP_USAGES):
+                    usages: tuple[str, ...] = DP_USAGES) -> x509.CertificateBuilder:
     """A leaf's extensions; `usages` are cert-manager's names (default: data plane proxies')."""
     unknown = [u for u in usages if u not in KEY_USAGES and u not in EXT_KEY_USAGES]
     if unknown:
@@ -156,7 +167,7 @@ def leaf_extensions(builder: x509.CertificateBuilder, sans: list[x509.GeneralNam
 def sign_csr(
     csr: x509.CertificateSigningRequest,
     ca_cert: x509.Certificate,
-    ca_key,
+    ca_key: CertificateIssuerPrivateKeyTypes,
     lifetime_seconds: float,
     *,
     backdate_seconds: float = 60,
@@ -174,18 +185,20 @@ def sign_csr(
                      backdate_seconds=backdate_seconds, usages=usages)
 
 
-def sign_identity(identity: Identity, public_key, ca_cert: x509.Certificate, ca_key, lifetime_seconds: float,
+def sign_identity(identity: Identity, public_key: CertificatePublicKeyTypes, ca_cert: x509.Certificate,
+                  ca_key: CertificateIssuerPrivateKeyTypes, lifetime_seconds: float,
                   *, common_name: str = "", backdate_seconds: float = 60) -> x509.Certificate:
     """Sign a data plane leaf for `identity` directly, without a CSR (local CAs).
     SANs are critical when the subject is empty, as RFC 5280 asks."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
-    sans = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in identity.uri_sans()]
     return sign_leaf(subject, public_key, sans, not common_name, ca_cert, ca_key, lifetime_seconds,
                      backdate_seconds=backdate_seconds)
 
 
-def sign_leaf(subject: x509.Name, public_key, sans: list[x509.GeneralName], critical_sans: bool,
-              ca_cert: x509.Certificate, ca_key, lifetime_seconds: float, *,
+def sign_leaf(subject: x509.Name, public_key: CertificatePublicKeyTypes, sans: list[x509.GeneralName],
+              critical_sans: bool, ca_cert: x509.Certificate, ca_key: CertificateIssuerPrivateKeyTypes,
+              lifetime_seconds: float, *,
               backdate_seconds: float = 60, usages: tuple[str, ...] = DP_USAGES) -> x509.Certificate:
     now = utcnow()
     not_after = now + dt.timedelta(seconds=lifetime_seconds)
@@ -204,8 +217,10 @@ def sign_leaf(subject: x509.Name, public_key, sans: list[x509.GeneralName], crit
         .not_valid_after(not_after)
     )
     builder = leaf_extensions(builder, sans, critical_sans, usages)
+    # The issuer's public key, taken from ca_key (typed as a signing key) rather than
+    # ca_cert (any key type); the two match for every CA mzsim loads or makes.
     builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
     )
     return builder.sign(ca_key, signing_hash(ca_key))
 
@@ -217,7 +232,7 @@ def make_ca(
     rsa_bits: int = 2048,
     lifetime_seconds: float = 10 * 365 * 86400,
     uri_san: str = "",
-):
+) -> tuple[x509.Certificate, PrivateKey]:
     """A self-signed root CA. Returns (cert, key)."""
     key = generate_key(key_type, rsa_bits)
     now = utcnow()
@@ -241,7 +256,8 @@ def make_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if uri_san:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri_san)]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri_san)]),
+                                        critical=False)
     return builder.sign(key, signing_hash(key)), key
 
 
@@ -253,7 +269,7 @@ def uri_sans_of(cert: x509.Certificate) -> list[str]:
     return ext.value.get_values_for_type(x509.UniformResourceIdentifier)
 
 
-def public_keys_match(cert: x509.Certificate, key) -> bool:
+def public_keys_match(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return cert.public_key().public_bytes(enc, fmt) == key.public_key().public_bytes(enc, fmt)

@@ -15,7 +15,7 @@ from common.httpapi import json_response, metrics_handler, page, read_resource, 
 from common.kds.kinds import syncs_down
 from common.metrics import Registry
 from common.resources import Resource, to_universal
-from common.store import Store
+from common.store import RemovalKey, Store
 from common.tokens import ZoneTokens
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
@@ -130,8 +130,8 @@ class GlobalApi:
     async def delete_mesh(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self._get("Mesh", name)
-        secrets = [("Secret", name, s.name) for s in self.store.list("Secret", name)]
-        self.store.apply([], [("Mesh", None, name)] + secrets)
+        secrets: list[RemovalKey] = [("Secret", name, s.name) for s in self.store.list("Secret", name)]
+        self.store.apply([], [("Mesh", None, name), *secrets])
         log.info("mesh %s deleted with %d secrets", name, len(secrets))
         return json_response({})
 

@@ -3,6 +3,7 @@ Used by the launcher, the demo, the stand-in servers, the tests and the benchmar
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -24,8 +25,6 @@ def free_port() -> int:
 def free_port_range(count: int, start: int = 20000, stop: int = 32000) -> int:
     """First port of `count` consecutive free ports, below Linux's ephemeral
     range so outgoing connections do not take them meanwhile."""
-    import random
-
     for _ in range(200):
         base = random.randrange(start, stop - count)
         socks = []

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from common.timefmt import parse_time
+from common.x509util import verify_chain
 
 OPS: dict[str, Callable] = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
                             ">": operator.gt, "<": operator.lt}
@@ -348,8 +349,6 @@ def _identity(words, text, zones, processes):
     mesh, dp = words[2].split("/")
 
     async def check(p: Probe) -> Outcome:
-        from common.x509util import verify_chain
-
         status, body = await p.zone_get(zone, f"/meshes/{mesh}/dataplanes/{dp}/identity")
         if status != 200:
             detail = body.get("details") if isinstance(body, dict) else body

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..datasource import SecretLookup, resolve, resolve_text
 from ..durations import parse_duration
-from ..metrics import Registry
+from ..metrics import Histogram, Registry
 from ..resources import Resource
 from ..x509util import Identity, IssuedCert
 from .settings import BackendSettings
@@ -48,13 +49,13 @@ class BackendContext:
 class CABackend(abc.ABC):
     type_name: str = ""
 
-    def __init__(self, mesh: str, spec: dict, ctx: BackendContext):
+    def __init__(self, mesh: str, spec: dict[str, Any], ctx: BackendContext) -> None:
         self.mesh = mesh
         self.spec = spec  # the whole backend entry: name, type, dpCert, conf
         self.name: str = spec.get("name", "")
-        self.conf: dict = spec.get("conf") or {}
+        self.conf: dict[str, Any] = spec.get("conf") or {}
         self.ctx = ctx
-        self._request_seconds = None  # the histogram, once a request is observed
+        self._request_seconds: Histogram | None = None  # the histogram, once a request is observed
 
     # -- runtime --------------------------------------------------------------
     async def ensure(self) -> list[Resource]:
@@ -69,7 +70,7 @@ class CABackend(abc.ABC):
     async def root_certs(self) -> list[str]:
         """PEM root certificates that verify what `issue` returns."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook: most backends hold nothing to release
         """Release clients, sessions, threads."""
 
     # -- helpers for subclasses ----------------------------------------------
@@ -87,10 +88,10 @@ class CABackend(abc.ABC):
         self._request_seconds.observe(seconds, backend_type=self.type_name, mesh=self.mesh, backend=self.name,
                                       operation=operation, outcome=outcome)
 
-    def read(self, ds: dict, field_name: str) -> bytes:
+    def read(self, ds: object, field_name: str) -> bytes:
         return resolve(ds, f"{self.conf_path}.{field_name}", self.mesh, self.ctx.secret_lookup)
 
-    def read_text(self, ds: dict, field_name: str) -> str:
+    def read_text(self, ds: object, field_name: str) -> str:
         return resolve_text(ds, f"{self.conf_path}.{field_name}", self.mesh, self.ctx.secret_lookup)
 
     def common_name(self, identity: Identity) -> str:
@@ -98,7 +99,7 @@ class CABackend(abc.ABC):
         return render_common_name(self.conf.get("commonName", ""), identity)
 
 
-def dp_lifetime(spec: dict) -> float:
+def dp_lifetime(spec: dict[str, Any]) -> float:
     """dpCert.rotation.expiration of a backend entry, in seconds (default 24h)."""
     exp = ((spec.get("dpCert") or {}).get("rotation") or {}).get("expiration")
     if not exp or exp == "0":

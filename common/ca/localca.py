@@ -16,28 +16,36 @@ import abc
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 
 from ..errors import BackendError
 from ..x509util import Identity, IssuedCert, cert_to_pem, generate_key, key_to_pem, load_certs, load_key, sign_identity
-from .base import CABackend
+from .base import BackendContext, CABackend
 
 # Kuma's DefaultAllowedClockSkew: leaves start this much in the past.
 CLOCK_SKEW_SECONDS = 10.0
+# The key classes a certificate can be signed with, as this cryptography version defines them.
+_SIGNING_KEY_CLASSES = get_args(CertificateIssuerPrivateKeyTypes)
+
+
+def _can_sign(key: PrivateKeyTypes) -> TypeGuard[CertificateIssuerPrivateKeyTypes]:
+    """Whether `key` can sign certificates (X25519, X448 and DH keys cannot)."""
+    return isinstance(key, _SIGNING_KEY_CLASSES)
 
 
 @dataclass(frozen=True)
 class LoadedCA:
     cert: x509.Certificate
-    key: Any
+    key: CertificateIssuerPrivateKeyTypes
     cert_pem: str
 
 
 class LocalCABackend(CABackend):
-    def __init__(self, mesh, spec, ctx):
+    def __init__(self, mesh: str, spec: dict[str, Any], ctx: BackendContext) -> None:
         super().__init__(mesh, spec, ctx)
         self._cache: tuple[Any, LoadedCA] | None = None
 
@@ -47,7 +55,7 @@ class LocalCABackend(CABackend):
         loader runs only when the token changed. Raises BackendError or
         DataSourceError when the CA cannot be read."""
 
-    def _check(self, cert: x509.Certificate, key) -> None:
+    def _check(self, cert: x509.Certificate, key: CertificateIssuerPrivateKeyTypes) -> None:
         """Raise BackendError if this pair must not be used (provided checks it)."""
 
     def _parse(self, cert_pem: bytes, key_pem: bytes) -> LoadedCA:
@@ -65,6 +73,9 @@ class LocalCABackend(CABackend):
             raise BackendError("holds no unencrypted PEM private key; supply the CA key in PEM form "
                                "(PKCS#1, PKCS#8 or SEC1, without a passphrase)",
                                retryable=False, field_path=key_field) from None
+        if not _can_sign(key):
+            raise BackendError(f"holds a key of type {type(key).__name__}, which cannot sign certificates; supply an "
+                               "RSA, EC, Ed25519 or Ed448 CA key", retryable=False, field_path=key_field)
         self._check(certs[0], key)
         return LoadedCA(certs[0], key, cert_to_pem(certs[0]))
 

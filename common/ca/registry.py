@@ -36,7 +36,7 @@ def backend_class(type_name: str) -> type[CABackend]:
     return backend_type(type_name).backend_class()
 
 
-def build(mesh: str, spec: dict, ctx: BackendContext) -> CABackend:
+def build(mesh: str, spec: dict[str, Any], ctx: BackendContext) -> CABackend:
     """A backend for one mesh's backend entry; BackendError if this process's environment cannot run it."""
     found = backend_type(spec.get("type", ""))
     problem = found.environment_problem(str(spec.get("name", "")), ctx.environment)
@@ -60,13 +60,13 @@ def check_backend_conf(v: Violations, type_name: str, conf: Any, path: str) -> N
     found.check_conf(v, conf, path)
 
 
-def _backends(mesh: Resource) -> list[dict]:
+def _backends(mesh: Resource) -> list[dict[str, Any]]:
     mtls = mesh.spec.get("mtls") if isinstance(mesh.spec, dict) else None
     backends = mtls.get("backends") if isinstance(mtls, dict) else None
     return [b for b in backends or [] if isinstance(b, dict)]
 
 
-def backend_secrets(mesh: str, backend: dict) -> set[str]:
+def backend_secrets(mesh: str, backend: dict[str, Any]) -> set[str]:
     """The mesh secrets one backend entry reads (an unknown type: its data sources only)."""
     found = TYPES.get(str(backend.get("type", "")))
     if found is None:

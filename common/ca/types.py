@@ -19,7 +19,7 @@ from ..errors import Violations
 if TYPE_CHECKING:
     from .base import CABackend
 
-ConfCheck = Callable[[Violations, dict, str], None]
+ConfCheck = Callable[[Violations, dict[str, Any], str], None]
 
 ZONE_ENVIRONMENTS = frozenset({"universal", "kubernetes"})
 _ENVIRONMENT_LABELS = {"kubernetes": "Kubernetes", "universal": "universal"}
@@ -49,7 +49,7 @@ class BackendType:
     # Secrets a backend reads beyond its conf's data sources (builtin: its CA), by (mesh, backend name).
     implicit_secrets: Callable[[str, str], tuple[str, ...]] | None = None
 
-    def used_secrets(self, mesh: str, backend: dict) -> set[str]:
+    def used_secrets(self, mesh: str, backend: dict[str, Any]) -> set[str]:
         """Every mesh secret a backend entry reads: the data sources in its conf, plus implicit ones."""
         names = data_source_secrets(backend.get("conf") or {})
         if self.implicit_secrets is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import Violations
@@ -66,7 +67,7 @@ def is_ip(text: str) -> bool:
     return True
 
 
-def check_address(v: Violations, value: object, path: str) -> None:
+def check_address(v: Violations, value: Any, path: str) -> None:
     """An IP address or a hostname a peer can reach (not a wildcard)."""
     if value is None or value == "":
         v.add(path, "is required: an IP address or a hostname")
@@ -95,7 +96,7 @@ def url_error(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str |
     return None
 
 
-def check_tags(v: Violations, tags: object, path: str, *, require_service: bool = False,
+def check_tags(v: Violations, tags: Any, path: str, *, require_service: bool = False,
                selector: bool = False) -> None:
     """Tag names and values with Kuma's character sets; selectors may use '*'."""
     if not check_mapping(v, tags, path):
@@ -114,6 +115,7 @@ def check_tags(v: Violations, tags: object, path: str, *, require_service: bool 
             v.add(p, f"tag value must be a string, got {value!r}; quote it in YAML")
         elif not value_re.match(value):
             extra = ' or be "*"' if selector else ""
-            v.add(p, f"tag value {value!r} must consist of alphanumeric characters, dots, dashes, colons and underscores{extra}")
+            v.add(p, f"tag value {value!r} must consist of alphanumeric characters, dots, dashes, colons and "
+                     f"underscores{extra}")
     if require_service and SERVICE_TAG not in tags:
         v.add(key(path, SERVICE_TAG), f'tag has to exist: add {SERVICE_TAG}: <service name>')

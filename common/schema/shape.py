@@ -8,10 +8,13 @@ stopping: a user sees every problem at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import Violations
+
+# A shape check: (violations, value, path) -> whether the value had the shape.
+ShapeCheck = Callable[[Violations, Any, str], bool]
 
 
 def field(path: str, name: str) -> str:
@@ -86,7 +89,7 @@ def check_known(v: Violations, obj: dict, path: str, allowed: Iterable[str]) -> 
             v.add(field(path, str(k)), f"unknown field; remove it (known fields: {', '.join(allowed)})")
 
 
-def optional(v: Violations, obj: dict, name: str, path: str, check) -> bool:
+def optional(v: Violations, obj: dict[str, Any], name: str, path: str, check: ShapeCheck) -> bool:
     """Run `check(v, value, path)` when `name` is set; True if absent or valid."""
     if name not in obj:
         return True

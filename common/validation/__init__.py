@@ -12,6 +12,9 @@ checked for shape only and resolved later by whoever uses them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..ca.registry import KNOWN_TYPES, check_backend_conf
 from ..errors import Violation, Violations
 from ..resources import KINDS, Resource
@@ -31,7 +34,7 @@ __all__ = [
     "validate_resource",
 ]
 
-_SPEC_CHECKS = {
+_SPEC_CHECKS: dict[str, Callable[[Violations, dict[str, Any]], None]] = {
     "Secret": check_secret,
     "GlobalSecret": check_secret,
     "Zone": check_zone,
@@ -41,7 +44,7 @@ _SPEC_CHECKS = {
 }
 
 
-def validate_backend_conf(type_name: str, conf: dict, path: str) -> list[Violation]:
+def validate_backend_conf(type_name: str, conf: Any, path: str) -> list[Violation]:
     """Every violation of `conf` for a backend of `type_name`; `path` is where the
     conf sits, e.g. 'mtls.backends[0].conf'. No I/O: data sources are not read."""
     v = Violations()

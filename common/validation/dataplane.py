@@ -8,6 +8,8 @@ accepts a `networking.gateway` (with its own kuma.io/service tag) instead.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import Violations
 from ..schema.names import check_address, check_tags, is_ip
 from ..schema.shape import check_known, check_list, check_mapping, check_port, check_str, field, index, one_of, optional
@@ -22,7 +24,7 @@ INBOUND_STATES = ("Ready", "NotReady", "Ignored")
 GATEWAY_TYPES = ("DELEGATED", "BUILTIN")
 
 
-def check_dataplane(v: Violations, spec: dict) -> None:
+def check_dataplane(v: Violations, spec: dict[str, Any]) -> None:
     check_known(v, spec, "", DATAPLANE_FIELDS)
     net = spec.get("networking")
     if net is None:
@@ -51,7 +53,7 @@ def check_dataplane(v: Violations, spec: dict) -> None:
             _check_outbound(v, item, index("networking.outbound", i))
 
 
-def _check_inbound(v: Violations, inbound, path: str) -> None:
+def _check_inbound(v: Violations, inbound: Any, path: str) -> None:
     if not check_mapping(v, inbound, path):
         return
     check_known(v, inbound, path, INBOUND_FIELDS)
@@ -73,7 +75,7 @@ def _check_inbound(v: Violations, inbound, path: str) -> None:
         check_tags(v, tags, field(path, "tags"), require_service=True)
 
 
-def _check_outbound(v: Violations, outbound, path: str) -> None:
+def _check_outbound(v: Violations, outbound: Any, path: str) -> None:
     if not check_mapping(v, outbound, path):
         return
     check_known(v, outbound, path, OUTBOUND_FIELDS)
@@ -87,7 +89,7 @@ def _check_outbound(v: Violations, outbound, path: str) -> None:
         v.add(field(path, "tags"), 'mandatory tag "kuma.io/service" is missing: set tags or backendRef')
 
 
-def _check_gateway(v: Violations, gateway, path: str) -> None:
+def _check_gateway(v: Violations, gateway: Any, path: str) -> None:
     if not check_mapping(v, gateway, path):
         return
     check_known(v, gateway, path, ("tags", "type"))
@@ -96,7 +98,7 @@ def _check_gateway(v: Violations, gateway, path: str) -> None:
     check_tags(v, gateway.get("tags") or {}, field(path, "tags"), require_service=True)
 
 
-def check_dataplane_insight(v: Violations, spec: dict) -> None:
+def check_dataplane_insight(v: Violations, spec: dict[str, Any]) -> None:
     """Light: the zone writes these; only the shape of known sections is checked."""
     if "subscriptions" in spec and check_list(v, spec["subscriptions"], "subscriptions"):
         for i, sub in enumerate(spec["subscriptions"]):

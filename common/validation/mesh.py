@@ -4,6 +4,8 @@ Paths are relative to the spec, as Kuma's API reports them (`mtls.enabledBackend
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import Violation, Violations
 from ..resources import Resource
 from ..schema.names import MAX_MESH_NAME, check_name, check_tags
@@ -16,7 +18,7 @@ MESH_FIELDS = ("mtls", "logging", "tracing", "metrics", "networking", "routing",
 MESH_SERVICES_MODES = ("Disabled", "Everywhere", "ReachableBackends", "Exclusive")
 
 
-def check_mesh(v: Violations, name: str, spec: dict, *, max_backends: int = MAX_MTLS_BACKENDS) -> None:
+def check_mesh(v: Violations, name: str, spec: dict[str, Any], *, max_backends: int = MAX_MTLS_BACKENDS) -> None:
     check_name(v, name, "name", MAX_MESH_NAME)
     check_known(v, spec, "", MESH_FIELDS)
     check_mtls(v, spec.get("mtls"), name if isinstance(name, str) else "", max_backends=max_backends)
@@ -36,7 +38,7 @@ def check_mesh(v: Violations, name: str, spec: dict, *, max_backends: int = MAX_
             check_str(v, item, index("skipCreatingInitialPolicies", i))
 
 
-def _check_networking(v: Violations, networking) -> None:
+def _check_networking(v: Violations, networking: Any) -> None:
     if networking is None or not check_mapping(v, networking, "networking"):
         return
     check_known(v, networking, "networking", ("outbound",))
@@ -46,7 +48,7 @@ def _check_networking(v: Violations, networking) -> None:
         optional(v, outbound, "passthrough", "networking.outbound", check_bool)
 
 
-def _check_routing(v: Violations, routing, mtls) -> None:
+def _check_routing(v: Violations, routing: Any, mtls: Any) -> None:
     if routing is None or not check_mapping(v, routing, "routing"):
         return
     flags = ("localityAwareLoadBalancing", "zoneEgress", "defaultForbidMeshExternalServiceAccess")
@@ -56,10 +58,11 @@ def _check_routing(v: Violations, routing, mtls) -> None:
     if routing.get("zoneEgress") is True:
         enabled = mtls.get("enabledBackend") if isinstance(mtls, dict) else None
         if not enabled:
-            v.add("mtls", "has to be set when zoneEgress enabled: enable an mTLS backend or turn routing.zoneEgress off")
+            v.add("mtls", "has to be set when zoneEgress enabled: enable an mTLS backend or turn "
+                          "routing.zoneEgress off")
 
 
-def _check_constraints(v: Violations, constraints) -> None:
+def _check_constraints(v: Violations, constraints: Any) -> None:
     if constraints is None or not check_mapping(v, constraints, "constraints"):
         return
     check_known(v, constraints, "constraints", ("dataplaneProxy",))
@@ -91,7 +94,7 @@ def validate_mesh(res: Resource, *, max_backends: int = MAX_MTLS_BACKENDS) -> li
     return v.items
 
 
-def _mtls_enabled_backend(spec: dict) -> str:
+def _mtls_enabled_backend(spec: dict[str, Any]) -> str:
     mtls = spec.get("mtls")
     return (mtls.get("enabledBackend") or "") if isinstance(mtls, dict) else ""
 

@@ -6,6 +6,8 @@ MAX_MTLS_BACKENDS mirrors it and callers may pass another limit.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..ca.builtin import ca_secret_names
 from ..ca.registry import KNOWN_TYPES, check_backend_conf
 from ..durations import DurationError, is_rotation_expiration, parse_duration
@@ -18,7 +20,7 @@ BACKEND_FIELDS = ("name", "type", "dpCert", "conf", "mode", "rootChain")
 MODES = ("STRICT", "PERMISSIVE")
 
 
-def check_mtls(v: Violations, mtls, mesh_name: str, *, max_backends: int = MAX_MTLS_BACKENDS) -> None:
+def check_mtls(v: Violations, mtls: Any, mesh_name: str, *, max_backends: int = MAX_MTLS_BACKENDS) -> None:
     path = "mtls"
     if mtls is None:
         return
@@ -48,7 +50,7 @@ def check_mtls(v: Violations, mtls, mesh_name: str, *, max_backends: int = MAX_M
             v.add(field(path, "enabledBackend"), f"has to be set to one of the backends in the mesh{known}")
 
 
-def _check_backend(v: Violations, backend, path: str, mesh_name: str) -> str | None:
+def _check_backend(v: Violations, backend: Any, path: str, mesh_name: str) -> str | None:
     """Check one backend entry; return its name when it has a usable one."""
     if not check_mapping(v, backend, path):
         return None
@@ -64,7 +66,8 @@ def _check_backend(v: Violations, backend, path: str, mesh_name: str) -> str | N
     if btype is None or btype == "":
         v.add(field(path, "type"), f"is required: one of {', '.join(KNOWN_TYPES)}")
     elif btype not in KNOWN_TYPES:
-        v.add(field(path, "type"), f"could not find installed plugin for type {btype!r}; use one of {', '.join(KNOWN_TYPES)}")
+        v.add(field(path, "type"),
+              f"could not find installed plugin for type {btype!r}; use one of {', '.join(KNOWN_TYPES)}")
     else:
         check_backend_conf(v, btype, backend.get("conf"), field(path, "conf"))
     if "dpCert" in backend:
@@ -79,7 +82,7 @@ def _check_backend(v: Violations, backend, path: str, mesh_name: str) -> str | N
     return usable
 
 
-def _check_dp_cert(v: Violations, dp_cert, path: str) -> None:
+def _check_dp_cert(v: Violations, dp_cert: Any, path: str) -> None:
     if not check_mapping(v, dp_cert, path):
         return
     check_known(v, dp_cert, path, ("rotation", "requestTimeout"))
@@ -94,10 +97,11 @@ def _check_dp_cert(v: Violations, dp_cert, path: str) -> None:
     # As Kuma: once dpCert is set, its expiration has to parse.
     if not isinstance(exp, str) or not is_rotation_expiration(exp):
         v.add(field(rot_path, "expiration"),
-              f"has to be a valid format, e.g. 24h, 1d or 500ms (one number and one unit: y, w, d, h, m, s, ms) or 0, got {exp!r}")
+              "has to be a valid format, e.g. 24h, 1d or 500ms (one number and one unit: y, w, d, h, m, s, ms) "
+              f"or 0, got {exp!r}")
 
 
-def _check_timeout(v: Violations, obj: dict, path: str) -> None:
+def _check_timeout(v: Violations, obj: dict[str, Any], path: str) -> None:
     if "requestTimeout" not in obj:
         return
     p = field(path, "requestTimeout")

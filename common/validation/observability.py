@@ -7,6 +7,8 @@ Kuma's strict proto parsing does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import Violations
@@ -30,8 +32,12 @@ METRICS_TYPES = ("prometheus",)
 ZIPKIN_API_VERSIONS = ("httpJsonV1", "httpJson", "httpProto")
 PROMETHEUS_TLS_MODES = ("activeMTLSBackend", "providedTLS", "disabled")
 
+# Checks one backend entry (a mapping) at its path.
+BackendCheck = Callable[[Violations, dict[str, Any], str], None]
 
-def _check_backends(v: Violations, section, path: str, default_key: str, check_one, what: str) -> None:
+
+def _check_backends(v: Violations, section: Any, path: str, default_key: str, check_one: BackendCheck,
+                    what: str) -> None:
     """Shared shape: {<default_key>: name, backends: [{name, type, conf}]}."""
     if section is None or not check_mapping(v, section, path):
         return
@@ -54,7 +60,7 @@ def _check_backends(v: Violations, section, path: str, default_key: str, check_o
         v.add(field(path, default_key), f"has to be set to one of the {what} backends in the mesh")
 
 
-def _name_and_type(v: Violations, backend: dict, path: str, types: tuple[str, ...]) -> str | None:
+def _name_and_type(v: Violations, backend: dict[str, Any], path: str, types: tuple[str, ...]) -> str | None:
     if not backend.get("name"):
         v.add(field(path, "name"), "cannot be empty")
     else:
@@ -66,7 +72,7 @@ def _name_and_type(v: Violations, backend: dict, path: str, types: tuple[str, ..
     return btype
 
 
-def _conf(v: Violations, backend: dict, path: str, allowed: tuple[str, ...]) -> dict | None:
+def _conf(v: Violations, backend: dict[str, Any], path: str, allowed: tuple[str, ...]) -> dict[str, Any] | None:
     conf = backend.get("conf")
     if conf is None:
         conf = {}
@@ -78,7 +84,7 @@ def _conf(v: Violations, backend: dict, path: str, allowed: tuple[str, ...]) -> 
 
 # -- logging -------------------------------------------------------------------
 
-def _check_logging_backend(v: Violations, backend: dict, path: str) -> None:
+def _check_logging_backend(v: Violations, backend: dict[str, Any], path: str) -> None:
     check_known(v, backend, path, ("name", "format", "type", "conf"))
     optional(v, backend, "format", path, check_str)
     btype = _name_and_type(v, backend, path, LOGGING_TYPES)
@@ -93,7 +99,7 @@ def _check_logging_backend(v: Violations, backend: dict, path: str) -> None:
             _check_host_port(v, conf.get("address"), field(p, "address"))
 
 
-def _check_host_port(v: Violations, address, path: str) -> None:
+def _check_host_port(v: Violations, address: Any, path: str) -> None:
     if not address:
         v.add(path, "cannot be empty: use HOST:PORT")
         return
@@ -102,13 +108,13 @@ def _check_host_port(v: Violations, address, path: str) -> None:
         v.add(path, "has to be in format of HOST:PORT")
 
 
-def check_logging(v: Violations, logging) -> None:
+def check_logging(v: Violations, logging: Any) -> None:
     _check_backends(v, logging, "logging", "defaultBackend", _check_logging_backend, "logging")
 
 
 # -- tracing -------------------------------------------------------------------
 
-def _check_tracing_backend(v: Violations, backend: dict, path: str) -> None:
+def _check_tracing_backend(v: Violations, backend: dict[str, Any], path: str) -> None:
     check_known(v, backend, path, ("name", "sampling", "type", "conf"))
     if "sampling" in backend:
         s = backend["sampling"]
@@ -147,7 +153,7 @@ def _check_tracing_backend(v: Violations, backend: dict, path: str) -> None:
         optional(v, conf, "splitService", p, check_bool)
 
 
-def check_tracing(v: Violations, tracing) -> None:
+def check_tracing(v: Violations, tracing: Any) -> None:
     _check_backends(v, tracing, "tracing", "defaultBackend", _check_tracing_backend, "tracing")
 
 
@@ -156,7 +162,7 @@ def check_tracing(v: Violations, tracing) -> None:
 _PROMETHEUS_FIELDS = ("port", "path", "tags", "skipMTLS", "tls", "envoy", "aggregate")
 
 
-def _check_metrics_backend(v: Violations, backend: dict, path: str) -> None:
+def _check_metrics_backend(v: Violations, backend: dict[str, Any], path: str) -> None:
     check_known(v, backend, path, ("name", "type", "conf"))
     if _name_and_type(v, backend, path, METRICS_TYPES) is None:
         return
@@ -189,7 +195,7 @@ def _check_metrics_backend(v: Violations, backend: dict, path: str) -> None:
             except re.error as e:
                 v.add(field(p, "envoy.filterRegex"), f"provided regexp isn't correct: {e}")
     if "aggregate" in conf and check_list(v, conf["aggregate"], field(p, "aggregate")):
-        seen: set = set()
+        seen: set[Any] = set()
         for i, agg in enumerate(conf["aggregate"]):
             ap = index(field(p, "aggregate"), i)
             if not check_mapping(v, agg, ap):
@@ -202,5 +208,5 @@ def _check_metrics_backend(v: Violations, backend: dict, path: str) -> None:
                 check_port(v, agg["port"], field(ap, "port"))
 
 
-def check_metrics(v: Violations, metrics) -> None:
+def check_metrics(v: Violations, metrics: Any) -> None:
     _check_backends(v, metrics, "metrics", "enabledBackend", _check_metrics_backend, "metrics")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from ..errors import Violations
 from ..schema.shape import check_known
 
 
-def check_secret(v: Violations, spec: dict) -> None:
+def check_secret(v: Violations, spec: dict[str, Any]) -> None:
     check_known(v, spec, "", ("data",))
     data = spec.get("data")
     if data is None or data == "":

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from common.errors import BackendError
+from common.resources import dump_yaml
 from mzsim.extras import needs
 
 
@@ -55,9 +57,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from common.errors import BackendError
-    from common.resources import dump_yaml
-
     with needs("backends", "mzsim acmpca setup"):
         from mzsim.setup.acmpca import setup_acmpca
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from common.durations import parse_duration
+from mzsim.demo.runner import Demo
 
 
 def seconds(text: str) -> float:
@@ -31,6 +32,4 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from mzsim.demo.runner import Demo
-
     return Demo(args).run()

@@ -6,6 +6,8 @@ import sys
 
 from common import config as cfgmod
 from common.errors import MzsimError
+from global_cp.app import run
+from global_cp.config import GlobalConfig
 
 
 def register(sub) -> None:
@@ -22,9 +24,6 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from global_cp.app import run
-    from global_cp.config import GlobalConfig
-
     try:
         config = cfgmod.load(GlobalConfig, args.config, overrides={
             "api_port": args.api_port, "kds_port": args.kds_port, "host": args.host, "data_dir": args.data_dir,

@@ -4,6 +4,7 @@ external; vault runs OpenBao, acmpca runs `mzsim acmpca serve` (moto), and
 certmanager runs the local Kubernetes API and the issuer controller."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import Callable
@@ -100,8 +101,6 @@ def _acmpca(demo) -> Plan:
 
 
 def _certmanager(demo) -> Plan:
-    import asyncio
-
     from mzsim.setup.certmanager import setup_certmanager
 
     port = free_port()

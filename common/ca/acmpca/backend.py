@@ -25,11 +25,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from ...backoff import backoff_delay
 from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
-from ..base import CABackend
+from ..base import BackendContext, CABackend
 from ..private_files import PrivateFiles
 from .client import Failure, classify, failure_error, is_region, make_client, parse_arn
 
@@ -42,6 +43,10 @@ SIGNING_ALGORITHMS = {
     "EC_prime256v1": "SHA256WITHECDSA", "EC_secp384r1": "SHA384WITHECDSA", "EC_secp521r1": "SHA512WITHECDSA",
     "SM2": "SM3WITHSM2",
 }
+
+
+# (URI SANs, common name, lifetime) of an issue() call.
+_PendingKey = tuple[tuple[str, ...], str, float]
 
 
 @dataclass
@@ -61,7 +66,7 @@ def _extended(err: BackendError, more: str) -> BackendError:
 class AcmPcaBackend(CABackend):
     type_name = "acmpca"
 
-    def __init__(self, mesh, spec, ctx):
+    def __init__(self, mesh: str, spec: dict[str, Any], ctx: BackendContext) -> None:
         super().__init__(mesh, spec, ctx)
         self.arn: str = self.conf.get("arn") or ""
         parsed = parse_arn(self.arn)
@@ -73,13 +78,13 @@ class AcmPcaBackend(CABackend):
         self._sem = asyncio.Semaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"acmpca-{mesh}-{self.name}")
         self._files = PrivateFiles("acmpca")
-        self._client = None
+        self._client: Any = None  # a boto3 acm-pca client (untyped)
         self._client_fp: bytes = b""
-        self._retired: list = []
+        self._retired: list[Any] = []
         self._client_lock = asyncio.Lock()
         self._ca: tuple[float, str] | None = None  # (when, SigningAlgorithm) of an ACTIVE CA
         self._roots: tuple[float, list[str]] | None = None
-        self._pending: dict[tuple, _Pending] = {}
+        self._pending: dict[_PendingKey, _Pending] = {}
         self._closed = False
         self._metrics_init()
 
@@ -124,7 +129,7 @@ class AcmPcaBackend(CABackend):
         ca = self.read(self.conf["caCert"], "caCert") if self.conf.get("caCert") else None
         return access, secret, ca
 
-    async def _get_client(self):
+    async def _get_client(self) -> Any:
         if self._closed:
             raise BackendError(f"acmpca backend {self.name} of mesh {self.mesh} is closed", retryable=False)
         self._check_arn()
@@ -154,11 +159,12 @@ class AcmPcaBackend(CABackend):
                              auth_field=self._field("auth"), ca_cert_field=self._field("caCert"))
 
     # -- one call -----------------------------------------------------------------
-    async def _call(self, operation: str, method: str, **params) -> dict:
+    async def _call(self, operation: str, method: str, **params: Any) -> dict[str, Any]:
         """One API call, retried while throttled. Raises BackendError."""
         client = await self._get_client()
         attempts = max(1, self.opts.throttle_attempts)
         loop = asyncio.get_running_loop()
+        failure: Failure | None = None
         for attempt in range(attempts):
             async with self._sem:
                 start = time.monotonic()
@@ -181,6 +187,7 @@ class AcmPcaBackend(CABackend):
             if attempt + 1 < attempts:
                 await asyncio.sleep(backoff_delay(attempt, self.opts.backoff_base_seconds,
                                                   self.opts.backoff_cap_seconds))
+        assert failure is not None  # attempts >= 1, and each one that did not return or raise was throttled
         raise _extended(self._error(failure, operation), f"still throttled after {attempts} attempts")
 
     # -- the CA -------------------------------------------------------------------
@@ -208,7 +215,7 @@ class AcmPcaBackend(CABackend):
         self._ca = (time.monotonic(), algorithm)
         return algorithm
 
-    def _validity(self, lifetime_seconds: float) -> dict:
+    def _validity(self, lifetime_seconds: float) -> dict[str, str | int]:
         seconds = max(1, math.ceil(lifetime_seconds))
         if seconds % 86400 == 0:  # AWS counts DAYS from the moment it issues: exact
             return {"Type": "DAYS", "Value": seconds // 86400}
@@ -243,7 +250,7 @@ class AcmPcaBackend(CABackend):
         key = generate_key(self.ctx.dp_key_type)
         return key_to_pem(key), csr_to_pem(build_csr(identity, key, common_name))
 
-    async def _fetch(self, pending_key: tuple, pending: _Pending) -> IssuedCert:
+    async def _fetch(self, pending_key: _PendingKey, pending: _Pending) -> IssuedCert:
         """GetCertificate, polled while AWS is still issuing or briefly failing."""
         deadline = time.monotonic() + self.opts.get_wait_seconds
         attempt = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import botocore.exceptions
@@ -46,7 +47,7 @@ def is_region(name: str) -> bool:
 
 def make_client(region: str, *, endpoint_url: str | None = None, access_key: str | None = None,
                 secret_key: str | None = None, verify: str | bool | None = None, pool_size: int = 8,
-                timeout: float = 10.0, attempts: int = 1):
+                timeout: float = 10.0, attempts: int = 1) -> Any:
     """A thread-safe acm-pca client. Without keys, the default AWS credential
     chain applies (environment, config files, IRSA, instance role)."""
     session = boto3.session.Session(aws_access_key_id=access_key or None,

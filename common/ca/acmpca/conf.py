@@ -16,6 +16,7 @@ placeholders `region:account`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ...errors import Violations
 from ...schema.datasource import check_data_source, optional_data_source
@@ -29,7 +30,7 @@ _ARN_EXAMPLE = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/123
 _CREDENTIALS = ("accessKey", "accessKeySecret")
 
 
-def check(v: Violations, conf: dict, path: str) -> None:
+def check(v: Violations, conf: dict[str, Any], path: str) -> None:
     check_known(v, conf, path, ("arn", "commonName", "caCert", "auth"))
     arn = required_str(v, conf, "arn", path, f"the ARN of the private CA, e.g. {_ARN_EXAMPLE}")
     if arn is not None and not ARN_PATTERN.match(arn):
@@ -41,7 +42,7 @@ def check(v: Violations, conf: dict, path: str) -> None:
         _check_auth(v, conf["auth"], field(path, "auth"))
 
 
-def _check_auth(v: Violations, auth, path: str) -> None:
+def _check_auth(v: Violations, auth: Any, path: str) -> None:
     if not check_mapping(v, auth, path):
         return
     check_known(v, auth, path, ("awsCredentials",))

@@ -12,6 +12,7 @@ Kuma, plus our `keyType: ec` for an EC P-256 CA.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from ...durations import parse_duration
 from ...errors import BackendError
@@ -38,15 +39,15 @@ class BuiltinBackend(LocalCABackend):
         cert_name, key_name = self.secret_names
         return f'secret "{cert_name}"', f'secret "{key_name}"'
 
-    def _ca_source(self):
-        found = [self._lookup(n) for n in self.secret_names]
-        missing = [n for n, r in zip(self.secret_names, found) if r is None]
-        if missing:
+    def _ca_source(self) -> tuple[tuple[object, object], Callable[[], tuple[bytes, bytes]]]:
+        cert_name, key_name = self.secret_names
+        cert_res, key_res = self._lookup(cert_name), self._lookup(key_name)
+        if cert_res is None or key_res is None:
+            missing = cert_name if cert_res is None else key_name
             raise BackendError(
-                f'the CA of builtin backend "{self.name}" is not here yet: secret "{missing[0]}" not found in '
+                f'the CA of builtin backend "{self.name}" is not here yet: secret "{missing}" not found in '
                 f'mesh "{self.mesh}"; global creates it when the mesh is applied and syncs it to zones',
                 retryable=True)
-        cert_res, key_res = found
         # The base64 texts identify the CA: compared as strings, decoded only on change.
         token = (cert_res.spec.get("data"), key_res.spec.get("data"))
         return token, lambda: (cert_res.secret_bytes(), key_res.secret_bytes())

@@ -12,6 +12,8 @@ applies to RSA only, so it is rejected together with `keyType: ec`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ...durations import ROTATION_PATTERN
 from ...errors import Violations
 from ...schema.shape import check_known, check_mapping, field, is_int, one_of
@@ -22,7 +24,7 @@ MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
 
 
-def check(v: Violations, conf: dict, path: str) -> None:
+def check(v: Violations, conf: dict[str, Any], path: str) -> None:
     check_known(v, conf, path, ("caCert",))
     if "caCert" not in conf:
         return
@@ -44,7 +46,9 @@ def check(v: Violations, conf: dict, path: str) -> None:
     if "expiration" in ca:
         exp = ca["expiration"]
         p = field(ca_path, "expiration")
-        if not isinstance(exp, str) or not ROTATION_PATTERN.match(exp):
-            v.add(p, f"has to be a valid format, e.g. 10y, 52w or 8760h (one number and one unit: y, w, d, h, m, s, ms), got {exp!r}")
-        elif int(ROTATION_PATTERN.match(exp).group(1)) == 0:
+        m = ROTATION_PATTERN.match(exp) if isinstance(exp, str) else None
+        if m is None:
+            v.add(p, "has to be a valid format, e.g. 10y, 52w or 8760h (one number and one unit: "
+                     f"y, w, d, h, m, s, ms), got {exp!r}")
+        elif int(m.group(1)) == 0:
             v.add(p, "must be longer than 0: the CA would expire on creation")

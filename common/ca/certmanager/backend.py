@@ -12,12 +12,15 @@ import base64
 import logging
 import re
 import time
+from typing import Any
 
-from lightkube import ApiError
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import GenericNamespacedResource
+from lightkube.models.meta_v1 import ObjectMeta
 
 from ...errors import BackendError
 from ...x509util import DP_USAGES, Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_pem
-from ..base import CABackend
+from ..base import BackendContext, CABackend
 from .kube import CertificateRequest, KubeConfigError, make_client
 
 log = logging.getLogger("mzsim.ca.certmanager")
@@ -40,12 +43,17 @@ def name_prefix(mesh: str, dataplane: str) -> str:
     return ("-".join(parts)[:57].rstrip("-") or "x") + "-"
 
 
-def conditions(obj) -> dict[str, dict]:
-    status = obj.status or {}
+def _status(obj: GenericNamespacedResource) -> dict[str, Any]:
+    """The status mapping of a CertificateRequest (lightkube types `Generic.status` as a str)."""
+    return obj.get("status") or {}
+
+
+def conditions(obj: GenericNamespacedResource) -> dict[str, dict[str, Any]]:
+    status = _status(obj)
     return {c.get("type"): c for c in status.get("conditions") or []}
 
 
-def outcome(obj) -> tuple[str, str]:
+def outcome(obj: GenericNamespacedResource) -> tuple[str, str]:
     """('ready'|'failed'|'pending', message) from a CertificateRequest's conditions."""
     conds = conditions(obj)
     for terminal in ("Denied", "InvalidRequest"):
@@ -53,7 +61,7 @@ def outcome(obj) -> tuple[str, str]:
         if c and c.get("status") == "True":
             return "failed", f"{terminal}: {c.get('message') or c.get('reason') or ''}".strip()
     ready = conds.get("Ready")
-    if ready and ready.get("status") == "True" and (obj.status or {}).get("certificate"):
+    if ready and ready.get("status") == "True" and _status(obj).get("certificate"):
         return "ready", ""
     if ready and ready.get("status") == "False" and ready.get("reason") == "Failed":
         return "failed", f"Failed: {ready.get('message') or ''}".strip()
@@ -68,21 +76,21 @@ def outcome(obj) -> tuple[str, str]:
 class CertManagerBackend(CABackend):
     type_name = "certmanager"
 
-    def __init__(self, mesh, spec, ctx):
+    def __init__(self, mesh: str, spec: dict[str, Any], ctx: BackendContext) -> None:
         super().__init__(mesh, spec, ctx)
         self.wait_seconds = ctx.settings.certmanager.wait_seconds
         self.namespace = ctx.system_namespace
         ref = self.conf.get("issuerRef") or {}
         self.issuer_ref = {"name": ref.get("name", ""), "kind": ref.get("kind") or "Issuer",
                            "group": ref.get("group") or "cert-manager.io"}
-        self._client = None
+        self._client: AsyncClient | None = None
         self._last_ca: list[str] = []
         self._pending = 0
         self._pending_gauge = ctx.metrics.gauge(
             "mzsim_certmanager_pending_requests", "CertificateRequests waiting for cert-manager",
             ["mesh", "backend"]) if ctx.metrics is not None else None
 
-    def _kube(self):
+    def _kube(self) -> AsyncClient:
         if self._client is None:
             try:
                 self._client = make_client(self.ctx.kubeconfig)
@@ -118,21 +126,25 @@ class CertManagerBackend(CABackend):
         key = await asyncio.to_thread(generate_key, self.ctx.dp_key_type)
         csr = csr_to_pem(build_csr(identity, key, self.common_name(identity), self.conf.get("dnsNames") or ()))
         request = CertificateRequest(
-            metadata={"generateName": name_prefix(identity.mesh, identity.dataplane),
-                      "namespace": self.namespace,
-                      "labels": {"kuma.io/mesh": label_value(identity.mesh), "mzsim.io/backend": label_value(self.name),
-                                 "mzsim.io/dataplane": label_value(identity.dataplane)}},
+            metadata=ObjectMeta(generateName=name_prefix(identity.mesh, identity.dataplane), namespace=self.namespace,
+                                labels={"kuma.io/mesh": label_value(identity.mesh),
+                                        "mzsim.io/backend": label_value(self.name),
+                                        "mzsim.io/dataplane": label_value(identity.dataplane)}),
             spec={"request": base64.b64encode(csr.encode()).decode(), "issuerRef": self.issuer_ref,
                   "duration": f"{int(lifetime_seconds)}s", "usages": list(DP_USAGES), "isCA": False})
         client = self._kube()
         try:
-            created = await client.create(request, namespace=self.namespace)
+            created = await client.create(request)  # into request.metadata.namespace
         except ApiError as e:
+            code = e.status.code or 0  # a Status without a code: not retryable, as a 4xx
             raise BackendError(f"cannot create a CertificateRequest in namespace {self.namespace}: "
-                               f"{e.status.message}", retryable=e.status.code >= 500 or e.status.code == 429) from None
+                               f"{e.status.message}", retryable=code >= 500 or code == 429) from None
         except Exception as e:  # connection errors: the API server is unreachable
             raise BackendError(f"cannot reach the Kubernetes API: {e}", retryable=True) from None
-        name = created.metadata.name
+        name = created.metadata.name if created.metadata is not None else None
+        if not name:
+            raise BackendError(f"the Kubernetes API created a CertificateRequest in namespace {self.namespace} "
+                               "but returned no name for it", retryable=True)
         self._set_pending(+1)
         try:
             final = await self._wait(name, created)
@@ -142,7 +154,7 @@ class CertManagerBackend(CABackend):
                 await client.delete(CertificateRequest, name, namespace=self.namespace)
             except Exception as e:  # noqa: BLE001 - the result stands; say why cleanup failed
                 log.warning("could not delete CertificateRequest %s/%s: %s", self.namespace, name, e)
-        status = final.status or {}
+        status = _status(final)
         chain = base64.b64decode(status["certificate"]).decode()
         ca = base64.b64decode(status["ca"]).decode() if status.get("ca") else ""
         if not ca and self.conf.get("caCert"):
@@ -154,12 +166,13 @@ class CertManagerBackend(CABackend):
         self._last_ca = roots
         return IssuedCert(cert_pem=chain, key_pem=key_to_pem(key), ca_pems=roots, backend=self.name)
 
-    async def _wait(self, name: str, created):
+    async def _wait(self, name: str, created: GenericNamespacedResource) -> GenericNamespacedResource:
         """Watch the request until it is terminal; poll if the watch fails."""
         seen = [created]  # the latest state observed, also when the wait times out
         deadline = time.monotonic() + self.wait_seconds
         try:
-            await asyncio.wait_for(self._watch(name, created.metadata.resourceVersion, seen),
+            version = created.metadata.resourceVersion if created.metadata is not None else None
+            await asyncio.wait_for(self._watch(name, version, seen),
                                    max(0.1, deadline - time.monotonic()))
         except TimeoutError:
             pass
@@ -176,7 +189,7 @@ class CertManagerBackend(CABackend):
         raise RequestTimeout(f"CertificateRequest {self.namespace}/{name} was not issued within "
                              f"{self.wait_seconds:g}s: {message}", retryable=True)
 
-    async def _watch(self, name: str, resource_version: str, seen: list):
+    async def _watch(self, name: str, resource_version: str | None, seen: list[GenericNamespacedResource]) -> None:
         try:
             async for etype, obj in self._kube().watch(CertificateRequest, namespace=self.namespace,
                                                        fields={"metadata.name": name},
@@ -195,7 +208,7 @@ class CertManagerBackend(CABackend):
             raise _WatchFailed(str(e)) from None
         raise _WatchFailed("watch ended")
 
-    async def _poll(self, name: str, deadline: float, seen: list) -> None:
+    async def _poll(self, name: str, deadline: float, seen: list[GenericNamespacedResource]) -> None:
         while time.monotonic() < deadline:
             try:
                 obj = await self._kube().get(CertificateRequest, name, namespace=self.namespace)

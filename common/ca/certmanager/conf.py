@@ -12,6 +12,8 @@ CertificateRequests in the system namespace.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ...errors import Violations
 from ...schema.datasource import optional_data_source
 from ...schema.names import check_name, is_hostname
@@ -23,7 +25,7 @@ DEFAULT_KIND = "Issuer"
 DEFAULT_GROUP = "cert-manager.io"
 
 
-def check(v: Violations, conf: dict, path: str) -> None:
+def check(v: Violations, conf: dict[str, Any], path: str) -> None:
     check_known(v, conf, path, ("issuerRef", "commonName", "caCert", "dnsNames"))
     ref_path = field(path, "issuerRef")
     ref = conf.get("issuerRef")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
+import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
@@ -46,6 +47,4 @@ def load_config(kubeconfig: str | None = None, url: str | None = None, token: st
 
 def make_client(kubeconfig: str | None = None, url: str | None = None, token: str | None = None,
                 timeout: float = 10.0) -> AsyncClient:
-    import httpx2
-
     return AsyncClient(load_config(kubeconfig, url, token), timeout=httpx2.Timeout(timeout))

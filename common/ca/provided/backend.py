@@ -7,15 +7,21 @@ CA=true) with keyCertSign, without keyAgreement, and must match the key.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from ...errors import BackendError
 from ...resources import Resource
 from ...x509util import public_keys_match
 from ..localca import LocalCABackend
 
+_Ext = TypeVar("_Ext", bound=x509.ExtensionType)
 
-def _extension(cert: x509.Certificate, kind):
+
+def _extension(cert: x509.Certificate, kind: type[_Ext]) -> _Ext | None:
     """The value of the certificate's extension of class `kind`, or None."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
@@ -26,15 +32,15 @@ def _extension(cert: x509.Certificate, kind):
 class ProvidedBackend(LocalCABackend):
     type_name = "provided"
 
-    def _ca_source(self):
+    def _ca_source(self) -> tuple[tuple[bytes, bytes], Callable[[], tuple[bytes, bytes]]]:
         cert_pem = self.read(self.conf.get("cert"), "cert")
         key_pem = self.read(self.conf.get("key"), "key")
         return (cert_pem, key_pem), lambda: (cert_pem, key_pem)
 
-    def _check(self, cert: x509.Certificate, key) -> None:
+    def _check(self, cert: x509.Certificate, key: CertificateIssuerPrivateKeyTypes) -> None:
         cert_field, key_field = self._source_fields()
 
-        def reject(message: str, where: str = cert_field):
+        def reject(message: str, where: str = cert_field) -> NoReturn:
             raise BackendError(message, retryable=False, field_path=where)
 
         basic = _extension(cert, x509.BasicConstraints)

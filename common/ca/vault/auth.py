@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from typing import Any
 
 import hvac
 import requests
@@ -36,7 +37,7 @@ def sts_endpoint(region: str) -> str:
     return f"https://sts.{region}.amazonaws.com/"
 
 
-def iam_login_payload(role: str = "", server_id: str = "", *, session=None) -> dict:
+def iam_login_payload(role: str = "", server_id: str = "", *, session: Any = None) -> dict[str, str]:
     """A SigV4-signed sts:GetCallerIdentity request, in the shape Vault's aws
     auth method expects, with credentials from botocore's default chain."""
     import botocore.session
@@ -72,7 +73,7 @@ def imds_endpoint() -> str:
     return (os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or IMDS_DEFAULT_ENDPOINT).rstrip("/")
 
 
-def ec2_login_payload(role: str, nonce: str, *, session: requests.Session | None = None) -> dict:
+def ec2_login_payload(role: str, nonce: str, *, session: requests.Session | None = None) -> dict[str, str]:
     """The instance identity document (PKCS7) from IMDSv2, for `auth/aws/login`."""
     http = session or requests.Session()
     base = imds_endpoint()
@@ -91,12 +92,12 @@ def ec2_login_payload(role: str, nonce: str, *, session: requests.Session | None
     return payload
 
 
-def cert_login(client: hvac.Client) -> dict:
+def cert_login(client: hvac.Client) -> dict[str, Any]:
     """Log in with the session's client certificate; returns Vault's auth block."""
     return client.adapter.post("/v1/auth/cert/login", json={})["auth"]
 
 
-def aws_login(client: hvac.Client, aws_conf: dict, nonce: str) -> dict:
+def aws_login(client: hvac.Client, aws_conf: dict[str, Any], nonce: str) -> dict[str, Any]:
     kind = (aws_conf.get("type") or "IAM").upper()
     role = aws_conf.get("role") or ""
     if kind == "EC2":

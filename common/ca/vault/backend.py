@@ -22,7 +22,9 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
@@ -30,7 +32,7 @@ import hvac.exceptions
 from ...datasource import describe
 from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, split_chain
-from ..base import CABackend
+from ..base import BackendContext, CABackend
 from ..private_files import PrivateFiles
 from ..templates import render_common_name
 from . import auth as vault_auth
@@ -44,8 +46,10 @@ ROOTS_CACHE_SECONDS = 30.0
 RENEW_CHECK_MAX_INTERVAL = 60.0  # the background task looks at least this often
 RENEW_CHECK_MIN_INTERVAL = 0.2
 
+_T = TypeVar("_T")
 
-def _lookup_self(client: hvac.Client) -> dict | None:
+
+def _lookup_self(client: hvac.Client) -> dict[str, Any] | None:
     """The token's lookup-self data, or None if Vault refuses it (a bad token,
     or one without the default policy): issuing then says what Vault thinks."""
     try:
@@ -57,10 +61,10 @@ def _lookup_self(client: hvac.Client) -> dict | None:
 class VaultBackend(CABackend):
     type_name = "vault"
 
-    def __init__(self, mesh, spec, ctx):
+    def __init__(self, mesh: str, spec: dict[str, Any], ctx: BackendContext) -> None:
         super().__init__(mesh, spec, ctx)
-        self.from_cp: dict = self.conf.get("fromCp") or {}
-        self.auth_conf: dict = self.from_cp.get("auth") or {}
+        self.from_cp: dict[str, Any] = self.conf.get("fromCp") or {}
+        self.auth_conf: dict[str, Any] = self.from_cp.get("auth") or {}
         self.agent = bool(self.from_cp.get("agentAddress"))
         self.address: str = (self.from_cp.get("agentAddress") or self.from_cp.get("address") or "").rstrip("/")
         self.pki: str = (self.from_cp.get("pki") or "").strip("/")
@@ -75,9 +79,9 @@ class VaultBackend(CABackend):
         self._token_bytes: bytes | None = None  # auth.token as last read
         self._state: TokenState | None = None
         self._ec2_nonce = str(uuid.uuid4())  # Vault binds EC2 re-logins to the first nonce
-        self._renewer: asyncio.Task | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._roots: tuple[float, list[str]] | None = None
-        self._chain_cache: tuple[tuple, tuple[list[str], list[str]]] | None = None
+        self._chain_cache: tuple[tuple[str, ...], tuple[list[str], list[str]]] | None = None
         self._closed = False
         self._last_background_error = ""
         self._metrics_init()
@@ -115,7 +119,7 @@ class VaultBackend(CABackend):
         return self._state.remaining() if self._state else None
 
     # -- running blocking calls -------------------------------------------------
-    async def _call(self, operation: str, fn, *args, field_rel: str = ""):
+    async def _call(self, operation: str, fn: Callable[..., _T], *args: Any, field_rel: str = "") -> _T:
         async with self._sem:
             start = time.monotonic()
             loop = asyncio.get_running_loop()
@@ -167,7 +171,7 @@ class VaultBackend(CABackend):
                 await self._adopt_token(client)
             state = self._state
             if state is not None and state.renewal_due() and state.can_renew():
-                await self._renew(client)
+                await self._renew(client, state)
             if method != "token" and self._needs_login():
                 await self._login(client, method)
             self._publish_ttl()
@@ -198,8 +202,7 @@ class VaultBackend(CABackend):
         if data is not None:
             self._state = TokenState.from_lookup(data)
 
-    async def _renew(self, client: hvac.Client) -> None:
-        state = self._state
+    async def _renew(self, client: hvac.Client, state: TokenState) -> None:
         renew = functools.partial(client.adapter.post, "/v1/auth/token/renew-self",
                                   json={"increment": f"{math.ceil(state.period)}s"})
         try:
@@ -215,6 +218,8 @@ class VaultBackend(CABackend):
                  state.remaining() or 0)
 
     async def _login(self, client: hvac.Client, method: str) -> None:
+        fn: Callable[..., dict[str, Any]]
+        args: tuple[Any, ...]
         if method == "tls":
             fn, args, rel = vault_auth.cert_login, (client,), "auth.tls"
         else:
@@ -259,8 +264,8 @@ class VaultBackend(CABackend):
                     await asyncio.sleep(RENEW_CHECK_MAX_INTERVAL)
 
     # -- issuing ------------------------------------------------------------------
-    def _issue_body(self, identity: Identity, lifetime_seconds: float) -> dict:
-        body = {
+    def _issue_body(self, identity: Identity, lifetime_seconds: float) -> dict[str, str | bool]:
+        body: dict[str, str | bool] = {
             "uri_sans": ",".join(identity.uri_sans()),
             "ttl": f"{max(1, math.ceil(lifetime_seconds))}s",
             "format": "pem",
@@ -287,7 +292,7 @@ class VaultBackend(CABackend):
             raise
         return self._to_issued(resp.get("data") or {})
 
-    def _to_issued(self, data: dict) -> IssuedCert:
+    def _to_issued(self, data: dict[str, Any]) -> IssuedCert:
         chain = tuple(data.get("ca_chain") or [data.get("issuing_ca", "")])
         if self._chain_cache is None or self._chain_cache[0] != chain:  # parse once per CA chain
             self._chain_cache = (chain, split_chain(list(chain)))

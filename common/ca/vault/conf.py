@@ -18,6 +18,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ...errors import Violations
 from ...schema.datasource import optional_data_source, required_data_source
 from ...schema.names import url_error
@@ -28,7 +30,7 @@ AUTH_METHODS = ("token", "tls", "aws")
 AWS_AUTH_TYPES = ("IAM", "EC2")
 
 
-def check(v: Violations, conf: dict, path: str) -> None:
+def check(v: Violations, conf: dict[str, Any], path: str) -> None:
     check_known(v, conf, path, ("fromCp",))
     p = field(path, "fromCp")
     from_cp = conf.get("fromCp")
@@ -63,7 +65,7 @@ def _check_url(v: Violations, value: str, path: str) -> None:
         v.add(path, err)
 
 
-def _check_tls(v: Violations, tls, path: str) -> None:
+def _check_tls(v: Violations, tls: Any, path: str) -> None:
     if not check_mapping(v, tls, path):
         return
     check_known(v, tls, path, ("caCert", "skipVerify", "serverName"))
@@ -72,7 +74,7 @@ def _check_tls(v: Violations, tls, path: str) -> None:
     optional(v, tls, "serverName", path, check_str)
 
 
-def _check_auth(v: Violations, auth, path: str) -> None:
+def _check_auth(v: Violations, auth: Any, path: str) -> None:
     if not check_mapping(v, auth, path):
         return
     check_known(v, auth, path, AUTH_METHODS)
@@ -89,7 +91,7 @@ def _check_auth(v: Violations, auth, path: str) -> None:
         _check_aws_auth(v, auth["aws"], field(path, "aws"))
 
 
-def _check_tls_auth(v: Violations, tls, path: str) -> None:
+def _check_tls_auth(v: Violations, tls: Any, path: str) -> None:
     if not check_mapping(v, tls, path):
         return
     # The seed's Universal example nests `aws` here; say where it belongs.
@@ -101,7 +103,7 @@ def _check_tls_auth(v: Violations, tls, path: str) -> None:
     required_data_source(v, tls, "clientCert", path, "PEM client certificate")
 
 
-def _check_aws_auth(v: Violations, aws, path: str) -> None:
+def _check_aws_auth(v: Violations, aws: Any, path: str) -> None:
     if aws is None:  # "may be empty to use defaults"
         return
     if not check_mapping(v, aws, path):

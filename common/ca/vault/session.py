@@ -7,6 +7,8 @@ written to PrivateFiles (0600), deleted by the backend's close().
 """
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -17,11 +19,11 @@ class ServerNameAdapter(HTTPAdapter):
     """Sends `server_name` as SNI and verifies the certificate against it,
     whatever host the URL names (tls.serverName)."""
 
-    def __init__(self, server_name: str = "", **kwargs):
+    def __init__(self, server_name: str = "", **kwargs: Any) -> None:
         self._server_name = server_name
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         if self._server_name:
             kwargs["server_hostname"] = self._server_name
             kwargs["assert_hostname"] = self._server_name

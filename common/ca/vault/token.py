@@ -7,7 +7,9 @@ login responses, so the renewal rules can be read in one place.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # Renew once less than this fraction of the token's period is left.
 RENEW_FRACTION = 1 / 3
@@ -19,12 +21,13 @@ class TokenState:
     period: float  # seconds asked for on renewal: the token's creation TTL
     expires_at: float | None  # time.monotonic() deadline; None: never expires
     not_renewable_reason: str = ""  # set once Vault refuses or caps a renewal
-    clock: object = field(default=time.monotonic, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     max_at: float | None = None  # explicit_max_ttl: no renewal goes past it
     max_reason: str = ""
 
     @classmethod
-    def from_lookup(cls, data: dict, clock=time.monotonic, wall=time.time) -> TokenState:
+    def from_lookup(cls, data: dict[str, Any], clock: Callable[[], float] = time.monotonic,
+                    wall: Callable[[], float] = time.time) -> TokenState:
         """From `lookup-self` data: ttl (remaining), creation_ttl, renewable, and
         explicit_max_ttl + creation_time, the hard end no renewal passes."""
         ttl = float(data.get("ttl") or 0)
@@ -43,7 +46,7 @@ class TokenState:
         return state
 
     @classmethod
-    def from_auth(cls, auth: dict, clock=time.monotonic) -> TokenState:
+    def from_auth(cls, auth: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> TokenState:
         """From the `auth` block of a login or renew response."""
         ttl = float(auth.get("lease_duration") or 0)
         renewable = bool(auth.get("renewable"))
@@ -75,7 +78,7 @@ class TokenState:
             return None
         return max(0.0, left - self.period * RENEW_FRACTION)
 
-    def renewed(self, auth: dict, warnings: list[str] | None) -> None:
+    def renewed(self, auth: dict[str, Any], warnings: list[str] | None) -> None:
         """Record a renew-self answer. Vault caps renewals at the token's max TTL
         and only warns (or, rounding to whole seconds, not even that); a capped
         renewal means later ones cannot extend it."""
