@@ -3,6 +3,8 @@ keyCertSign, without keyAgreement, matching its key."""
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from common.ca import registry
 from common.errors import BackendError, DataSourceError, error_text
@@ -53,6 +55,17 @@ async def test_key_of_another_ca_is_rejected(store):
     with pytest.raises(BackendError) as err:
         await backend(store, provided("ca-2", inline(cert), inline(other_key))).ensure()
     assert error_text(err.value).startswith("mtls.backends[ca-2].conf.key: the private key does not belong")
+
+
+async def test_a_key_that_cannot_sign_is_rejected_naming_the_field(store):
+    cert, _ = ca_pair()
+    key = x25519.X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(BackendError) as err:
+        await backend(store, provided("ca-2", inline(cert), inline(key))).ensure()
+    assert not err.value.retryable
+    assert error_text(err.value).startswith("mtls.backends[ca-2].conf.key: holds a key of type X25519PrivateKey, "
+                                            "which cannot sign certificates")
 
 
 async def test_not_pem_is_rejected_naming_the_field(store):
