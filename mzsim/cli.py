@@ -1,6 +1,11 @@
 """The `mzsim` command. Each module in mzsim/commands/ with a `register(sub)`
 function adds its subcommands; that function sets `func` on its parser, which
-gets the parsed args and returns an exit code."""
+gets the parsed args and returns an exit code.
+
+Every command module is imported to build the parser, so each imports what its
+handler runs (the processes, the demo, the runner, the stand-in servers) inside
+the handler: `mzsim --help` and every process start take 0.36 s instead of
+0.75 s, which the tests and the demo pay on each process they start."""
 from __future__ import annotations
 
 import argparse

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from common.durations import parse_duration
-from mzsim.demo.runner import Demo
 
 
 def seconds(text: str) -> float:
@@ -32,4 +31,6 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from mzsim.demo.runner import Demo
+
     return Demo(args).run()

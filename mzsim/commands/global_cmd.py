@@ -6,8 +6,6 @@ import sys
 
 from common import config as cfgmod
 from common.errors import MzsimError
-from global_cp.app import run
-from global_cp.config import GlobalConfig
 
 
 def register(sub) -> None:
@@ -24,6 +22,9 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from global_cp.app import run
+    from global_cp.config import GlobalConfig
+
     try:
         config = cfgmod.load(GlobalConfig, args.config, overrides={
             "api_port": args.api_port, "kds_port": args.kds_port, "host": args.host, "data_dir": args.data_dir,

@@ -7,7 +7,6 @@ import sys
 import yaml
 
 from mzsim.extras import needs
-from mzsim.services.kube_api import serve
 
 
 def register(sub) -> None:
@@ -53,6 +52,8 @@ def register(sub) -> None:
 
 
 def run_kube_api(args) -> int:
+    from mzsim.services.kube_api import serve
+
     asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, args.token_file, history=args.history,
                       bookmark_seconds=args.bookmark_seconds))
     return 0

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 
-from scenarios import runner
-
 
 def register(sub) -> None:
     p = sub.add_parser("scenario", help="run failure scenarios (YAML) against real global and zone processes",
@@ -26,11 +24,15 @@ def register(sub) -> None:
 
 
 def run_cmd(args) -> int:
-    return runner.run(args.files, report=args.report, keep=args.keep)
+    from scenarios.runner import run
+
+    return run(args.files, report=args.report, keep=args.keep)
 
 
 def validate_cmd(args) -> int:
-    scenarios, errors = runner.load_all(args.files)
+    from scenarios.runner import load_all
+
+    scenarios, errors = load_all(args.files)
     for e in errors:
         print(f"invalid scenario: {e}")
     for sc in scenarios:
@@ -39,7 +41,9 @@ def validate_cmd(args) -> int:
 
 
 def list_cmd(args) -> int:
-    scenarios, errors = runner.load_all(runner.shipped())
+    from scenarios.runner import load_all, shipped
+
+    scenarios, errors = load_all(shipped())
     for sc in scenarios:
         summary = " ".join(sc.description.split()).split(". ")[0].rstrip(".")  # the first sentence
         print(f"{os.path.splitext(os.path.basename(sc.path))[0]:28} {summary}")

@@ -6,8 +6,6 @@ import sys
 
 from common import config as cfgmod
 from common.errors import MzsimError
-from zone_cp.app import run
-from zone_cp.config import ZoneConfig
 
 
 def register(sub) -> None:
@@ -33,6 +31,9 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from zone_cp.app import run
+    from zone_cp.config import ZoneConfig
+
     try:
         config = cfgmod.load(ZoneConfig, args.config, overrides={
             "name": args.name, "global_address": args.global_address, "token_file": args.token_file,
