@@ -92,12 +92,12 @@ class VaultBackend(CABackend):
 
     @property
     def auth_method(self) -> str:
-        if self.agent:
-            return "agent"
+        """The configured auth, also through an agent (as Vault clients send it);
+        "agent" only when none is configured and the agent's auto-auth adds the token."""
         for name in ("token", "tls", "aws"):
             if name in self.auth_conf:  # `aws:` may be empty: defaults all round
                 return name
-        return "none"
+        return "agent" if self.agent else "none"
 
     # -- metrics ----------------------------------------------------------------
     def _metrics_init(self) -> None:
@@ -146,9 +146,11 @@ class VaultBackend(CABackend):
             server_name=tls.get("serverName") or "", client_cert_pem=cert_pem, client_key_pem=key_pem,
             pool_size=self.concurrency,
         )
-        # hvac ignores a falsy session.verify, so verify and cert are passed again here.
-        return hvac.Client(url=self.address, token=None, session=session, verify=session.verify,
-                           cert=session.cert, timeout=self.timeout, namespace=self.from_cp.get("namespace") or None)
+        # hvac ignores a falsy session.verify, so verify and cert are passed again here. Given None,
+        # hvac reads VAULT_TOKEN / ~/.vault-token and VAULT_CLIENT_CERT: "" and () are "none".
+        return hvac.Client(url=self.address, token="", session=session, verify=session.verify,
+                           cert=session.cert or (), timeout=self.timeout,
+                           namespace=self.from_cp.get("namespace") or None)
 
     def _get_client(self) -> hvac.Client:
         if self._closed:

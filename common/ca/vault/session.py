@@ -10,9 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 
 from ..private_files import PrivateFiles
+
+
+class NoAuth(requests.auth.AuthBase):
+    """Adds nothing. Set as the session's auth, it keeps requests from adding
+    credentials from ~/.netrc: only what the mesh names is sent."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
 
 
 class ServerNameAdapter(HTTPAdapter):
@@ -41,6 +50,7 @@ def build_session(
     pool_size: int = 8,
 ) -> requests.Session:
     session = requests.Session()
+    session.auth = NoAuth()
     if skip_verify:
         session.verify = False
     elif ca_pem:
