@@ -106,6 +106,17 @@ class IssuedCert:
         """Parsed once; a backend that already holds the parsed leaf may set it."""
         return load_certs(self.cert_pem)[0]
 
+    @functools.cached_property
+    def chain_problem(self) -> str:
+        """Why the roots are not a usable trust anchor ("" if they are): a chain
+        that stops at an intermediate hands that intermediate out as the root."""
+        if not self.ca_pems or any(_self_signed(c) for c in self.ca_pems):
+            return ""
+        top = load_certs(self.ca_pems[-1])[0]
+        return (f'the CA chain the backend returned ends in "{top.subject.rfc4514_string()}", which is not '
+                "self-signed: data planes cannot use it as the root. Include the root CA's certificate in "
+                "the CA's chain (Vault: in the bundle given to {pki}/intermediate/set-signed)")
+
     @property
     def serial_hex(self) -> str:
         return format(self.leaf.serial_number, "x")

@@ -88,9 +88,11 @@ async def prepare_mesh(mesh: Resource, previous: Resource | None, ctx: BackendCo
                 continue
             identity = Identity(mesh.name, TEST_DATAPLANE, {"kuma.io/service": [TEST_SERVICE]})
             try:
-                await backend.issue(identity, dp_lifetime(spec))
+                cert = await backend.issue(identity, dp_lifetime(spec))
             except Exception as e:  # noqa: BLE001
                 raise _rejection(field, f'could not issue a test certificate from backend "{name}"', e) from None
+            if cert.chain_problem:
+                raise ValidationError([Violation(field, f'backend "{name}": {cert.chain_problem}')])
             log.info("mesh %s: backend %r test-issued a certificate", mesh.name, name)
     finally:
         for backend in built:

@@ -67,6 +67,8 @@ class ProxyState:
                 "certificateExpirationTime": iso(self.not_after),
                 "lastCertificateRegeneration": iso(self.last_regeneration),
             })
+            if self.cert.chain_problem:
+                mtls["warnings"] = [self.cert.chain_problem]
         if self.last_error:
             mtls["lastError"] = self.last_error
             mtls["lastErrorTime"] = iso(self.last_error_time)
