@@ -21,7 +21,7 @@ from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.ca.settings import BackendSettings
 from common.errors import BackendError
 from common.metrics import Registry
-from common.x509util import Identity, load_certs, uri_sans_of, verify_chain
+from common.x509util import Identity, cert_to_pem, load_certs, make_ca, sign_csr, uri_sans_of, verify_chain
 from mzsim.setup.certmanager import setup_certmanager
 from mzsim.waiting import async_wait_until
 
@@ -224,6 +224,35 @@ async def test_an_unapproved_request_times_out_clearly_then_an_approver_fixes_it
     labels = dict(backend_type="certmanager", mesh="default", backend="cm-1", operation="issue")
     assert latency.count(**labels, outcome="timeout") == 1 and latency.count(**labels, outcome="ok") == 1
     assert metrics.gauge("mzsim_certmanager_pending_requests", "").value(mesh="default", backend="cm-1") == 0
+
+
+async def test_an_external_issuer_kind_is_sent_as_given_and_its_answer_used(kube):
+    """cert-manager hands requests for another group to that issuer's controller; the test plays it."""
+    ref = {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}
+    b = backend(kube, ref, wait=10)
+    client = kube.client()
+    ca_cert, ca_key = make_ca("External PCA", key_type="ec")
+    try:
+        issuing = asyncio.create_task(b.issue(WEB, 600))
+
+        async def request():
+            found = [o for o in await leftover_requests(kube) if o.spec["issuerRef"] == ref]
+            return found[0] if found else None
+
+        cr = await async_wait_until(request, 10, what="the request for the external issuer")
+        leaf = sign_csr(x509.load_pem_x509_csr(base64.b64decode(cr.spec["request"])), ca_cert, ca_key, 600)
+        b64 = lambda pem: base64.b64encode(pem.encode()).decode()  # noqa: E731
+        ok = {"status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        await client.patch(CertificateRequest.Status, cr.metadata.name, {"status": {
+            "certificate": b64(cert_to_pem(leaf)), "ca": b64(cert_to_pem(ca_cert)),
+            "conditions": [{"type": "Approved", "reason": "test", "message": "", **ok},
+                           {"type": "Ready", "reason": "Issued", "message": "", **ok}]}},
+            namespace=NAMESPACE, patch_type=PatchType.MERGE)
+        cert = await asyncio.wait_for(issuing, 10)
+        verify_chain(cert.cert_pem, [cert_to_pem(ca_cert)])
+    finally:
+        await b.close()
+        await client.close()
 
 
 async def test_a_universal_zone_refuses_certmanager(kube):

@@ -173,6 +173,8 @@ def test_acmpca_rejected(fields, mesh_with, conf, paths):
     {"issuerRef": {"name": "my-ca-issuer"}},
     {"issuerRef": {"name": "my-ca-issuer", "kind": "ClusterIssuer", "group": "cert-manager.io"},
      "commonName": '{{ tag "kuma.io/service" }}.mesh', "caCert": {"secret": "ca"}, "dnsNames": ["a.example.com"]},
+    {"issuerRef": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}},
+    {"issuerRef": {"name": "g", "kind": "GoogleCASIssuer", "group": "cas-issuer.jetstack.io"}},
 ])
 def test_certmanager_accepted(violations, mesh_with, conf):
     assert violations(mesh_with("certmanager", conf)) == []
@@ -182,6 +184,11 @@ def test_certmanager_accepted(violations, mesh_with, conf):
     ({}, {f"{C}.issuerRef"}),
     ({"issuerRef": {"kind": "Issuer"}}, {f"{C}.issuerRef.name"}),
     ({"issuerRef": {"name": "x", "kind": "Issuers"}}, {f"{C}.issuerRef.kind"}),
+    ({"issuerRef": {"name": "x", "kind": "AWSPCAClusterIssuer"}}, {f"{C}.issuerRef.kind"}),
+    ({"issuerRef": {"name": "x", "kind": "AWSPCAClusterIssuer", "group": "cert-manager.io"}},
+     {f"{C}.issuerRef.kind"}),
+    ({"issuerRef": {"name": "x", "kind": "not a kind", "group": "awspca.cert-manager.io"}},
+     {f"{C}.issuerRef.kind"}),
     ({"issuerRef": {"name": "x", "group": "not a group"}}, {f"{C}.issuerRef.group"}),
     ({"issuerRef": {"name": "x", "namespace": "ns"}}, {f"{C}.issuerRef.namespace"}),
     ({"issuerRef": "x"}, {f"{C}.issuerRef"}),

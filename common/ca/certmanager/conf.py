@@ -4,7 +4,8 @@ CertificateRequests in the system namespace.
     conf:
       issuerRef:
         name: my-ca-issuer         # required
-        kind: Issuer               # Issuer (default) or ClusterIssuer
+        kind: Issuer               # Issuer (default) or ClusterIssuer in cert-manager.io;
+                                   # any kind in an external issuer's group (AWSPCAClusterIssuer)
         group: cert-manager.io     # default cert-manager.io
       commonName: '{{ tag "kuma.io/service" }}.mesh'   # optional
       caCert: <data source>        # optional: the CA that verifies issued certs
@@ -12,6 +13,7 @@ CertificateRequests in the system namespace.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ...errors import Violations
@@ -23,6 +25,7 @@ from ..conf_common import check_common_name
 ISSUER_KINDS = ("Issuer", "ClusterIssuer")
 DEFAULT_KIND = "Issuer"
 DEFAULT_GROUP = "cert-manager.io"
+KIND_RE = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")  # a Kubernetes kind: CamelCase
 
 
 def check(v: Violations, conf: dict[str, Any], path: str) -> None:
@@ -48,7 +51,14 @@ def _check_issuer_ref(v: Violations, ref: dict, path: str) -> None:
         v.add(field(path, "name"), "is required: the name of the Issuer or ClusterIssuer")
     else:
         check_name(v, ref["name"], field(path, "name"))
-    if ref.get("kind"):
-        one_of(v, ref["kind"], field(path, "kind"), ISSUER_KINDS)
+    group = ref.get("group") or DEFAULT_GROUP
     if ref.get("group") and optional(v, ref, "group", path, check_str) and not is_hostname(ref["group"]):
         v.add(field(path, "group"), f"{ref['group']!r} is not an API group; the default is {DEFAULT_GROUP}")
+    if not ref.get("kind"):
+        return
+    if group == DEFAULT_GROUP:
+        one_of(v, ref["kind"], field(path, "kind"), ISSUER_KINDS)
+    elif check_str(v, ref["kind"], field(path, "kind")) and not KIND_RE.fullmatch(ref["kind"]):
+        # cert-manager hands any kind of an external group to that issuer's controller.
+        v.add(field(path, "kind"), f"{ref['kind']!r} is not a Kubernetes kind: use the issuer's CamelCase "
+                                   f"kind, e.g. AWSPCAClusterIssuer for group awspca.cert-manager.io")
