@@ -177,10 +177,13 @@ class HonestCA(moto_models.CertificateAuthority):
         if not is_root and ca_cert is not None and end > ca_cert.not_valid_after_utc:
             raise ValidationException(f"The certificate validity specified exceeds the certificate authority "
                                       f"validity ({ca_cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}).")
-        builder = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(self.issuer)
+        subject = subject_of(csr)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.issuer)
                    .public_key(csr.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(start).not_valid_after(end))
         for extension, critical in self._x509_extensions(csr, template_arn):
+            if isinstance(extension, x509.SubjectAlternativeName) and len(subject) > 0:
+                critical = False  # RFC 5280: critical only when the subject is empty
             builder = builder.add_extension(extension, critical)
         pem = builder.sign(self._key, self._hash(signing_algorithm)).public_bytes(serialization.Encoding.PEM)
         cert_arn = (f"arn:{get_partition(self.region_name)}:acm-pca:{self.region_name}:{self.account_id}:"
@@ -189,6 +192,25 @@ class HonestCA(moto_models.CertificateAuthority):
         if not is_root:
             self.issued_certificates_certificate_chains[cert_arn] = self.certificate_bytes
         return cert_arn
+
+
+MAX_CN_LENGTH = 64  # RFC 5280 ub-common-name
+
+
+def subject_of(csr: x509.CertificateSigningRequest) -> x509.Name:
+    """The issued subject: the CSR's, and for a CSR without a common name the
+    first SAN (DNS name, else URI) copied in as CN when it fits in 64 characters,
+    as the Kong Mesh document says ACM PCA may ("a SAN may be duplicated as CN")."""
+    if csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME):
+        return csr.subject
+    try:
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return csr.subject
+    names = [*sans.get_values_for_type(x509.DNSName), *sans.get_values_for_type(x509.UniformResourceIdentifier)]
+    if not names or len(names[0]) > MAX_CN_LENGTH:
+        return csr.subject
+    return x509.Name([*csr.subject, x509.NameAttribute(x509.NameOID.COMMON_NAME, names[0])])
 
 
 class HonestBackend(moto_models.ACMPCABackend):

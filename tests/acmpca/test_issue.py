@@ -56,7 +56,10 @@ async def test_signing_algorithm_follows_the_ca_key_and_rsa_data_plane_keys(acm,
     verify_chain(cert.cert_pem, [rsa_ca.root_pem])
     assert cert.leaf.signature_hash_algorithm.name == "sha256"  # SHA256WITHRSA, not moto's SHA-512
     assert isinstance(cert.leaf.public_key(), rsa.RSAPublicKey)
-    assert cert.leaf.subject.rfc4514_string() == ""  # no commonName template: SANs only
+    # No commonName template: the CSR has no subject, and the CA copies the first SAN in as CN;
+    # the SANs stay exactly the identity's.
+    assert cert.leaf.subject.rfc4514_string() == f"CN={IDENT.uri_sans()[0]}"
+    assert sorted(uri_sans_of(cert.leaf)) == sorted(IDENT.uri_sans())
 
 
 async def test_requests_are_timed_in_metrics(backend, metrics):
@@ -107,3 +110,12 @@ async def test_issued_but_not_fetched_is_fetched_later_without_issuing_again(acm
     verify_chain(cert.cert_pem, cert.ca_pems)
     assert public_keys_match(cert.leaf, load_key(cert.key_pem))  # the key the first attempt made
     assert uri_sans_of(cert.leaf) == IDENT.uri_sans()
+
+
+def test_a_san_too_long_for_a_common_name_leaves_the_subject_empty():
+    from common.x509util import build_csr, generate_key
+    from mzsim.services.acmpca_moto import subject_of
+
+    long = Identity(MESH, "dp", {"kuma.io/service": ["s" * 60]})
+    assert subject_of(build_csr(long, generate_key("ec"))).rfc4514_string() == ""
+    assert subject_of(build_csr(IDENT, generate_key("ec"), "web.mesh")).rfc4514_string() == "CN=web.mesh"

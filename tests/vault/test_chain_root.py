@@ -28,8 +28,8 @@ def intermediate_only_pki(address: str, mesh: str) -> tuple[str, str]:
         signed = client.adapter.post(f"/v1/{root.pki}/root/sign-intermediate",
                                      json={"csr": csr, "format": "pem", "ttl": "8760h"})["data"]["certificate"]
         client.adapter.post(f"/v1/{pki}/intermediate/set-signed", json={"certificate": signed})
-        client.adapter.post(f"/v1/{pki}/roles/r", json={"allow_any_name": True, "allowed_uri_sans": "*", "require_cn": False,
-                                                        "key_type": "ec", "max_ttl": "720h"})
+        client.adapter.post(f"/v1/{pki}/roles/r", json={"allow_any_name": True, "allowed_uri_sans": "*",
+                                                        "require_cn": False, "key_type": "ec", "max_ttl": "720h"})
     finally:
         client.adapter.close()
     return pki, "r"
