@@ -70,6 +70,10 @@ class CABackend(abc.ABC):
     async def root_certs(self) -> list[str]:
         """PEM root certificates that verify what `issue` returns."""
 
+    def warnings(self) -> list[str]:
+        """Configuration that works but is likely not what was meant; global's apply shows them."""
+        return []
+
     async def close(self) -> None:  # noqa: B027 - an optional hook: most backends hold nothing to release
         """Release clients, sessions, threads."""
 

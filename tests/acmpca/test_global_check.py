@@ -49,3 +49,21 @@ async def test_disabled_ca_is_rejected(acm, creds, secrets):
     creds()
     assert f"certificate authority {fresh.arn} is DISABLED, not ACTIVE" in await rejection(
         acm, secrets, acmpca_spec(fresh.arn, auth=secret_auth()))
+
+
+async def test_aws_region_that_disagrees_with_the_arn_is_a_warning(acm, ca, creds, secrets, monkeypatch, caplog):
+    creds()
+    region = ca.arn.split(":")[3]
+    other = "eu-west-1" if region != "eu-west-1" else "us-west-2"
+    monkeypatch.setenv("AWS_REGION", other)
+    warnings: list[str] = []
+    spec = acmpca_spec(ca.arn, auth=secret_auth())
+    await mtls_check.prepare_mesh(mesh(spec), None, context(acm, secrets), warnings=warnings)
+    assert warnings == [f'mtls.backends[0] ({spec["name"]}): AWS_REGION is "{other}", but the CA\'s ARN names '
+                        f'region "{region}": calls go to "{region}" (the region of conf.arn), and AWS_REGION '
+                        "is ignored"]
+    assert f'AWS_REGION is "{other}"' in caplog.text  # logged where the client is built
+    monkeypatch.setenv("AWS_REGION", region)
+    warnings.clear()
+    await mtls_check.prepare_mesh(mesh(spec), None, context(acm, secrets), warnings=warnings)
+    assert warnings == []

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import logging
 import math
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from ...errors import BackendError
 from ...x509util import Identity, IssuedCert, build_csr, csr_to_pem, generate_key, key_to_pem, split_chain
 from ..base import BackendContext, CABackend
 from ..private_files import PrivateFiles
-from .client import Failure, classify, failure_error, is_region, make_client, parse_arn
+from .client import Failure, classify, failure_error, is_region, make_client, parse_arn, region_mismatch
 
 log = logging.getLogger("mzsim.ca.acmpca")
 
@@ -116,6 +117,10 @@ class AcmPcaBackend(CABackend):
                 "(aws acm-pca list-certificate-authorities, or `mzsim acmpca setup`)",
                 retryable=False, field_path=self._field("arn"))
 
+    def warnings(self) -> list[str]:
+        mismatch = region_mismatch(self.region, os.environ) if is_region(self.region) else ""
+        return [mismatch] if mismatch else []
+
     def _read_settings(self) -> tuple[str | None, str | None, bytes | None]:
         creds = (self.conf.get("auth") or {}).get("awsCredentials") or {}
         access = secret = None
@@ -146,6 +151,9 @@ class AcmPcaBackend(CABackend):
                 self._ca = None
                 log.info("acmpca %s of mesh %s: client for %s in %s (%s credentials)", self.name, self.mesh,
                          self._client.meta.endpoint_url, self.region, "configured" if access else "default chain")
+                if old is None:
+                    for w in self.warnings():
+                        log.warning("acmpca %s of mesh %s: %s", self.name, self.mesh, w)
                 if old is not None:  # calls in flight may still use it: closed with the backend
                     self._retired.append(old)
             return self._client

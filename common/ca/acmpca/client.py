@@ -11,6 +11,7 @@ AWS_ENDPOINT_URL_ACM_PCA or AWS_ENDPOINT_URL variables, else AWS itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,17 @@ def parse_arn(arn: str) -> CaArn | None:
 
 def is_region(name: str) -> bool:
     return bool(_REGION.match(name or ""))
+
+
+def region_mismatch(arn_region: str, environ: Mapping[str, str]) -> str:
+    """Why AWS_REGION / AWS_DEFAULT_REGION do not apply ("" if they agree or are unset)."""
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        env = environ.get(var, "")
+        if env:
+            return "" if env == arn_region else (
+                f'{var} is "{env}", but the CA\'s ARN names region "{arn_region}": calls go to "{arn_region}" '
+                f"(the region of conf.arn), and {var} is ignored")
+    return ""
 
 
 def make_client(region: str, *, endpoint_url: str | None = None, access_key: str | None = None,
