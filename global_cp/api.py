@@ -22,7 +22,7 @@ from common.validation.mesh import validate_mesh_update
 
 from .config import GlobalConfig
 from .dashboard import dashboard_handler
-from .mtls_check import prepare_mesh
+from .mtls_check import prepare_mesh, reported_services, services_to_test
 from .zones import ZoneRegistry
 
 log = logging.getLogger("mzsim.global.api")
@@ -100,26 +100,31 @@ class GlobalApi:
                                  environment="global", metrics=self.metrics,
                                  kubeconfig=self.config.kubeconfig or None, settings=self.config.backends)
             skip = frozenset(self.config.mtls.skip_test_issue_types)
+            statuses = self._statuses()
+            services = services_to_test((s["environment"] or "universal" for s in statuses),
+                                     reported_services(self.zone_store.list("Dataplane", name)))
+            warnings: list[str] = []
             try:
-                extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip),
+                extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip,
+                                                            services=services, warnings=warnings),
                                                self.config.mtls.test_issue_timeout)
             except TimeoutError:
                 raise ValidationError([Violation("mtls", "test issue timed out after "
                                        f"{self.config.mtls.test_issue_timeout:g}s; check that global can "
                                        "reach the backend")]) from None
             stored, _ = self.store.apply([res] + list(extra), [])
-        warnings = self._mesh_warnings(res)
+        warnings += self._mesh_warnings(res, statuses)
         for w in warnings:
             log.warning("mesh %s: %s", name, w)
         log.info("mesh %s %s (version %s)", name, "updated" if previous else "created", stored[0].meta["version"])
         return json_response({"name": name, "version": stored[0].meta["version"], "warnings": warnings},
                              status=200 if previous else 201)
 
-    def _mesh_warnings(self, mesh: Resource) -> list[str]:
+    def _mesh_warnings(self, mesh: Resource, statuses: list[dict[str, Any]]) -> list[str]:
         """Connected zones whose environment cannot run the mesh's backends (they will NACK it)."""
         allowed = registry.zone_environments(mesh)
         refusing: dict[str, list[str]] = {}
-        for s in self._statuses():
+        for s in statuses:
             environment = s["environment"] or "universal"
             if s["active"] and environment not in allowed:
                 refusing.setdefault(environment, []).append(s["name"])

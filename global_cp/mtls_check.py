@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from common.ca import registry
@@ -26,6 +27,34 @@ log = logging.getLogger("mzsim.global.mtls")
 
 TEST_DATAPLANE = "_mzsim_validation"
 TEST_SERVICE = "mzsim-validation"
+# How a Kubernetes zone names services: {name}_{namespace}_svc_{port}.
+KUBERNETES_TEST_SERVICE = "mzsim-validation_kong-mesh-system_svc_80"
+MAX_REPORTED_SERVICES = 3  # service names the zones reported, test-issued on top of one per environment
+
+
+def services_to_test(environments: Iterable[str], reported: Iterable[str]) -> list[str]:
+    """The kuma.io/service names to test-issue for: one shaped as each zone
+    environment shapes them (universal when no zone is known), then up to
+    MAX_REPORTED_SERVICES of the names the zones reported, so that a CA role
+    checking hostnames refuses on global what it would refuse on the zones."""
+    shapes = {"kubernetes": KUBERNETES_TEST_SERVICE}
+    names = [shapes.get(e, TEST_SERVICE) for e in sorted(set(environments) or {"universal"})]
+    names = list(dict.fromkeys(names))
+    extra = [n for n in sorted(set(reported)) if n not in names]
+    return names + extra[:MAX_REPORTED_SERVICES]
+
+
+def reported_services(dataplanes: Iterable[Resource]) -> set[str]:
+    """The kuma.io/service tags of Dataplanes the zones reported."""
+    out: set[str] = set()
+    for dp in dataplanes:
+        net = dp.spec.get("networking") or {}
+        tagged = [*(net.get("inbound") or []), net.get("gateway") or {}]
+        for item in tagged:
+            svc = ((item or {}).get("tags") or {}).get("kuma.io/service") if isinstance(item, dict) else None
+            if isinstance(svc, str) and svc:
+                out.add(svc)
+    return out
 
 
 def _mtls(mesh: Resource | None) -> dict[str, Any]:
@@ -63,7 +92,11 @@ def _with_pending(ctx: BackendContext, pending: dict[tuple[str, str], Resource])
 
 
 async def prepare_mesh(mesh: Resource, previous: Resource | None, ctx: BackendContext, *,
-                       skip_test_issue_types: frozenset[str] = frozenset()) -> list[Resource]:
+                       skip_test_issue_types: frozenset[str] = frozenset(),
+                       services: list[str] | None = None, warnings: list[str] | None = None) -> list[Resource]:
+    """`services`: the kuma.io/service names to test-issue for (services_to_test); `warnings`
+    collects what the backends warn about."""
+    services = services or [TEST_SERVICE]
     backends = _mtls(mesh).get("backends") or []
     pending: dict[tuple[str, str], Resource] = {}
     check_ctx = _with_pending(ctx, pending)
@@ -86,14 +119,20 @@ async def prepare_mesh(mesh: Resource, previous: Resource | None, ctx: BackendCo
                 raise _rejection(field, f'could not prepare backend "{name}"', e) from None
             if spec.get("type") in skip_test_issue_types:
                 continue
-            identity = Identity(mesh.name, TEST_DATAPLANE, {"kuma.io/service": [TEST_SERVICE]})
-            try:
-                cert = await backend.issue(identity, dp_lifetime(spec))
-            except Exception as e:  # noqa: BLE001
-                raise _rejection(field, f'could not issue a test certificate from backend "{name}"', e) from None
-            if cert.chain_problem:
-                raise ValidationError([Violation(field, f'backend "{name}": {cert.chain_problem}')])
-            log.info("mesh %s: backend %r test-issued a certificate", mesh.name, name)
+            for service in services:
+                identity = Identity(mesh.name, TEST_DATAPLANE, {"kuma.io/service": [service]})
+                try:
+                    cert = await backend.issue(identity, dp_lifetime(spec))
+                except Exception as e:  # noqa: BLE001
+                    what = f'could not issue a test certificate from backend "{name}"'
+                    if len(services) > 1:
+                        what += f' for service "{service}"'
+                    raise _rejection(field, what, e) from None
+                if cert.chain_problem:
+                    raise ValidationError([Violation(field, f'backend "{name}": {cert.chain_problem}')])
+            if warnings is not None:
+                warnings.extend(f"{field} ({name}): {w}" for w in backend.warnings())
+            log.info("mesh %s: backend %r test-issued %d certificates", mesh.name, name, len(services))
     finally:
         for backend in built:
             try:
