@@ -36,6 +36,7 @@ def session_stats(s: SessionStatus) -> dict[str, Any]:
         "inFlight": s.in_flight,
         "nackCount": s.nacks,
         "lastNackError": s.last_nack,
+        "rejected": sorted(s.rejected.values()),
         "protocolErrors": s.protocol_errors,
         "lastProtocolError": s.last_protocol_error,
         "total": {
@@ -169,6 +170,9 @@ class ZoneRegistry:
         if zone_res is None:
             zone_res = self.config_store.get("Zone", zone)
         acked = session.acked_version if session else (last.final_stats.get("ackedVersion") if last else None)
+        # What the zone refuses now (a partial NACK): it is not in sync until it takes them.
+        rejected = (sorted(session.rejected.values()) if session
+                    else list(last.final_stats.get("rejected", [])) if last else [])
         return {
             "name": zone,
             "active": session is not None,
@@ -180,7 +184,8 @@ class ZoneRegistry:
                               else (last.final_stats.get("lastHeartbeat") if last else None)),
             "ackedVersion": acked,
             "globalVersion": current,
-            "inSync": acked == current,
+            "inSync": acked == current and not rejected,
+            "rejected": rejected,
             "nackCount": sum((s.live().nacks if s.live else s.final_stats.get("nackCount", 0)) for s in subs),
             "lastNackError": next((x for x in reversed([
                 (s.live().last_nack if s.live else s.final_stats.get("lastNackError", "")) for s in subs]) if x), ""),

@@ -10,7 +10,7 @@ from typing import Protocol
 from ..resources import Resource
 from ..store import Store
 from ..validation import validate_resource
-from .messages import Batch
+from .messages import Batch, resource_label
 from .protocol import Removal
 
 Filter = Callable[[Resource], bool]
@@ -111,7 +111,7 @@ def check_batch(batch: Batch, allowed_kinds: Iterable[str],
     good: list[Resource] = []
     rejected: list[str] = []
     for r in batch.upserts:
-        label = f"{r.kind} {r.mesh + '/' if r.mesh else ''}{r.name}"
+        label = resource_label(r.kind, r.mesh, r.name)
         if r.kind not in allowed:
             rejected.append(f"{label}: kind {r.kind} cannot be sent in this direction")
             continue

@@ -32,6 +32,11 @@ class FrameError(ValueError):
     pass
 
 
+def resource_label(kind: str, mesh: str | None, name: str) -> str:
+    """How rejections name a resource: '<Kind> <mesh/>name'."""
+    return f"{kind} {mesh + '/' if mesh else ''}{name}"
+
+
 def encode(msg: dict) -> str:
     return json.dumps(msg, separators=(",", ":"))
 

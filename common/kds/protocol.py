@@ -41,7 +41,7 @@ from typing import Any
 
 from ..config import duration_field
 from ..resources import Resource
-from .messages import PROTOCOL_VERSION, Batch, FrameError, Reassembler, chunk
+from .messages import PROTOCOL_VERSION, Batch, FrameError, Reassembler, chunk, resource_label
 
 Removal = tuple[str, str | None, str]
 
@@ -149,6 +149,7 @@ class SessionStatus:
     in_flight: str | None  # the nonce of the unanswered batch
     nacks: int
     last_nack: str
+    rejected: Mapping[str, str]  # resource label -> why the peer refuses it (until it accepts it, or it goes)
     stats: Mapping[str, KindStats]
     protocol_errors: int
     last_protocol_error: str
@@ -180,6 +181,7 @@ class _Sender:
         self.last_nack = ""
         self.nacks = 0
         self.acked_at: float | None = None
+        self.rejected: dict[str, str] = {}
 
     def need(self) -> NeedBatch | None:
         return None if self.in_flight is not None else NeedBatch(self.acked_version)
@@ -211,6 +213,7 @@ class _Sender:
         self.acked_version = batch.version
         self.acked_at = now
         reasons = [str(r) for r in rejected]
+        self._track_rejected(batch, reasons if error else [])
         rejected_kinds = Counter(r.split(" ", 1)[0] for r in reasons)
         for kind, n in _kind_counts(batch).items():
             st = self.stats.get(kind, KindStats())
@@ -221,6 +224,20 @@ class _Sender:
             self.last_nack = error
             return [BatchNacked(nonce, batch.version, error, reasons)]
         return [BatchAcked(nonce, batch.version)]
+
+    def _track_rejected(self, batch: Batch, reasons: list[str]) -> None:
+        """What the peer refuses now: a resource stays refused until a batch
+        carries it again (or its removal) and the peer takes it. Reasons are
+        '<Kind> <mesh/>name: why', as check_batch words them."""
+        if batch.full:
+            self.rejected.clear()
+        else:
+            for r in batch.upserts:
+                self.rejected.pop(resource_label(r.kind, r.mesh, r.name), None)
+            for kind, mesh, name in batch.removals:
+                self.rejected.pop(resource_label(kind, mesh, name), None)
+        for reason in reasons:
+            self.rejected[reason.split(": ", 1)[0]] = reason
 
     def overdue(self, now: float, ack_timeout: float) -> bool:
         return self.in_flight is not None and now - self.in_flight_since > ack_timeout
@@ -318,7 +335,7 @@ class Session:
         return SessionStatus(
             acked_version=s.acked_version, acked_at=s.acked_at,
             in_flight=s.in_flight.nonce if s.in_flight else None,
-            nacks=s.nacks, last_nack=s.last_nack, stats=dict(s.stats),
+            nacks=s.nacks, last_nack=s.last_nack, rejected=dict(s.rejected), stats=dict(s.stats),
             protocol_errors=self._protocol_errors, last_protocol_error=self._last_protocol_error,
             peer_errors=tuple(self._peer_errors), last_received=self._last_received,
             batches_applied=r.applied_batches, last_receive_error=r.last_error,

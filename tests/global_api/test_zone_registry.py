@@ -10,7 +10,7 @@ from global_cp.zones import ZoneRegistry
 
 
 def status() -> SessionStatus:
-    return SessionStatus(acked_version=3, acked_at=None, in_flight=None, nacks=0, last_nack="", stats={},
+    return SessionStatus(acked_version=3, acked_at=None, in_flight=None, nacks=0, last_nack="", rejected={}, stats={},
                          protocol_errors=0, last_protocol_error="", peer_errors=(),
                          last_received=time.monotonic(), batches_applied=1, last_receive_error="", hello=None,
                          welcome=None)

@@ -211,6 +211,28 @@ def test_the_application_decides_ack_or_partial_nack():
     assert st.stats["Mesh"].rejected == 1 and st.stats["Mesh"].acked == 1 and st.stats["Mesh"].sent == 2
 
 
+def test_a_rejected_resource_stays_rejected_until_the_peer_takes_it_or_it_goes():
+    g, z, _, _ = handshake()
+
+    def send(upserts, removals, version, full, rejected=()):
+        (ev,) = only(deliver(g.send_batch(upserts, removals, version, full, 0.0), z), BatchReceived)
+        deliver(z.batch_applied(ev.batch.nonce, list(rejected), 0.0), g)
+        return dict(g.status().rejected)
+
+    why = "Mesh cm: certmanager works only in Kubernetes zones"
+    cm = Resource("Mesh", "cm", None, {})
+    assert send([Resource("Mesh", "ok", None, {}), cm], [], 1, True, [why]) == {"Mesh cm": why}
+    # Later batches that do not carry it are ACKed, and it is still refused.
+    assert send([Resource("Mesh", "other", None, {})], [], 2, False) == {"Mesh cm": why}
+    assert send([], [("Mesh", None, "ok")], 3, False) == {"Mesh cm": why}
+    assert send([cm], [], 4, False) == {}  # sent again and taken
+    assert send([cm], [], 5, False, [why]) == {"Mesh cm": why}
+    assert send([], [("Mesh", None, "cm")], 6, False) == {}  # gone
+    secret = Resource("Secret", "s", "m", {})
+    assert send([secret], [], 7, False, ["Secret m/s: bad"]) == {"Secret m/s": "Secret m/s: bad"}
+    assert send([], [], 8, True) == {}  # a snapshot the peer took whole
+
+
 def test_stale_or_unknown_answers_are_ignored():
     g, z, _, _ = handshake()
     received = deliver(g.send_batch([Resource("Mesh", "m", None, {})], [], 1, True, 0.0), z)

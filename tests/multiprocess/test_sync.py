@@ -114,3 +114,13 @@ def test_a_nack_shows_in_the_counters(cluster):
     stat = overview["zoneInsight"]["subscriptions"][-1]["status"]["stat"]["Mesh"]
     assert stat["responsesRejected"] == 1
     assert z.mesh_names() == []
+    # The zone refuses the mesh: not in sync, and it stays so while later changes are ACKed.
+    assert st["inSync"] is False and [r.split(":")[0] for r in st["rejected"]] == ["Mesh cm"]
+    assert g.put("/meshes/plain", {"type": "Mesh", "name": "plain"})[0] == 201
+    st = wait_until(lambda: "plain" in z.mesh_names() and g.zone_status("zone-1"), 10)
+    st = wait_until(lambda: (s := g.zone_status("zone-1"))["ackedVersion"] == s["globalVersion"] and s, 10)
+    assert st["inSync"] is False and st["rejected"] and g.get("/global-insight")[1]["zones"]["inSync"] == 0
+    # Once the refused mesh is gone the zone is in sync again.
+    assert g.delete("/meshes/cm")[0] == 200
+    wait_until(lambda: g.zone_status("zone-1")["inSync"] and not g.zone_status("zone-1")["rejected"], 10,
+               what="zone-1 in sync once the certmanager mesh is deleted")
