@@ -1,15 +1,7 @@
 """`mzsim demo`: the embedded default: global + 3 zones + a builtin-CA mesh."""
 from __future__ import annotations
 
-from common.durations import parse_duration
-
-
-def seconds(text: str) -> float:
-    """'30s', '2m' or a plain number of seconds."""
-    try:
-        return float(text)
-    except ValueError:
-        return parse_duration(text)
+from mzsim.api_client import seconds
 
 
 def register(sub) -> None:
