@@ -46,7 +46,8 @@ def register(sub) -> None:
     s.add_argument("--kubeconfig", required=True, help="kubeconfig of the Kubernetes API to set up")
     s.add_argument("--namespace", default="kong-mesh-system",
                    help="namespace of the CA secret and the Issuer (default %(default)s, Kong Mesh's system namespace)")
-    s.add_argument("--issuer", default="my-ca-issuer", help="name of the Issuer (or ClusterIssuer) (default %(default)s)")
+    s.add_argument("--issuer", default="my-ca-issuer",
+                   help="name of the Issuer (or ClusterIssuer) (default %(default)s)")
     s.add_argument("--cluster-issuer", action="store_true", help="create a ClusterIssuer instead")
     s.add_argument("--mesh", default="default", help="name of the Mesh printed on stdout")
     s.set_defaults(func=run_setup)
