@@ -101,6 +101,8 @@ def test_the_readme_by_hand_block_pasted_into_bash_brings_two_zones_in_sync(tmp_
         shell.wait(timeout=10)
     assert shell.returncode == 0, out
     assert "SYNCED" in out, out
+    assert "Mesh default created" in out  # mzsim apply
+    assert '"warnings": []' in out and "curl:" not in out  # the curl PUT, as written, got global's answer
     assert "Traceback" not in out, out
     assert not leftover, "processes outlived the README's stop command"
     assert (tmp_path / "zone-1.token").read_text().strip().count(".") == 2  # a JWT
