@@ -4,7 +4,8 @@ Starts a real global and one `mzsim zone --count N` process per size, then
 applies a mesh change `--applies` times and measures, for each apply, the
 time from the start of the PUT until the last zone's ACK of that version
 reached global (global records ACK times; the bench reads them afterwards, so
-its own polling interval does not add to the figure).
+its own polling interval does not add to the figure; `ackedAt` has
+millisecond resolution).
 
     python bench/sync_latency.py [--zones 1,10,100] [--applies 50]
 
@@ -24,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.benchutil import write_results  # noqa: E402
+from common.timefmt import parse_time  # noqa: E402
 from mzsim.launcher import Global, Proc, http  # noqa: E402
 from mzsim.waiting import free_port_range, wait_port, wait_until  # noqa: E402
 
@@ -64,7 +66,7 @@ def run_size(workdir: str, zones: int, applies: int) -> dict:
                 return st if len(done) == zones else None
 
             st = wait_until(all_acked, 30, interval=0.1, what=f"apply {i} acked by all zones")
-            latencies.append(max(z["ackedAt"] for z in st) - t0)
+            latencies.append(max(parse_time(z["ackedAt"]).timestamp() for z in st) - t0)
             print(f"\r  {zones} zones: {i + 1}/{applies} applies", end="", flush=True)
         print()
         ms = [x * 1000 for x in latencies]

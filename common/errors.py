@@ -5,6 +5,7 @@ The HTTP body is Kuma's: {"title", "details", "causes": [{"field", "message"}]}.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +136,16 @@ def error_text(exc: BaseException) -> str:
             return "; ".join(fielded)
         return getattr(exc, "message", None) or exc.details
     return str(exc) or type(exc).__name__
+
+
+class PortInUse(Exception):
+    """A listening port is taken by another process; the command says which flag moves it."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(f"{host}:{port} is already in use")
+        self.host, self.port = host, port
+
+
+def bind_error(e: OSError, host: str, port: int) -> OSError | PortInUse:
+    """The error to raise for a failed bind: PortInUse if the port is taken."""
+    return PortInUse(host, port) if e.errno == errno.EADDRINUSE else e

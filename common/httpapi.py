@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation
+from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation, bind_error
 from .metrics import Registry
 from .resources import Resource, load_documents, parse_resource, to_universal
 
@@ -93,5 +93,9 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise bind_error(e, host, port) from None
     return runner

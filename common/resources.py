@@ -123,11 +123,14 @@ def load_documents(text: str, source: str = "<input>") -> list[Any]:
     return docs
 
 
+LOOKS_LIKE = ("a resource has 'type' and 'name' (Universal: type: Mesh, name: default) or 'apiVersion', 'kind' "
+              "and 'metadata.name' (Kubernetes: apiVersion: kuma.io/v1alpha1, kind: Mesh, metadata: {name: default})")
+
+
 def parse_resource(doc: Any, *, default_mesh: str | None = None) -> Resource:
     """A dict in either form -> Resource. Raises ValidationError naming fields."""
     if not isinstance(doc, dict):
-        raise ValidationError([Violation("", "a resource must be a mapping with 'type' (Universal) "
-                                             "or 'apiVersion' and 'kind' (Kubernetes)")])
+        raise ValidationError([Violation("", f"this document holds no resource (it is not a mapping); {LOOKS_LIKE}")])
     if "apiVersion" in doc or "kind" in doc:
         return _parse_kubernetes(doc)
     return _parse_universal(doc, default_mesh)
@@ -135,6 +138,8 @@ def parse_resource(doc: Any, *, default_mesh: str | None = None) -> Resource:
 
 def _parse_universal(doc: dict, default_mesh: str | None) -> Resource:
     kind = doc.get("type")
+    if kind is None:
+        raise ValidationError([Violation("type", f"is missing: this document holds no resource; {LOOKS_LIKE}")])
     if kind not in KINDS:
         raise ValidationError([Violation("type", f"unknown type {kind!r}; use one of {', '.join(KINDS)}")])
     info = KINDS[kind]

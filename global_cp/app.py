@@ -63,7 +63,11 @@ class GlobalCP:
 
 async def run(config: GlobalConfig) -> None:
     cp = GlobalCP(config)
-    await cp.start()
+    try:
+        await cp.start()
+    except BaseException:
+        await cp.stop()
+        raise
     await wait_for_stop_signal(f"mzsim global ready: api http://{config.host}:{config.api_port} "
                                f"kds ws://{config.host}:{config.kds_port}/kds")
     log.info("shutting down")

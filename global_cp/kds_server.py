@@ -12,6 +12,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from common.errors import bind_error
 from common.kds.adapters import StoreSource
 from common.kds.driver import Driver, PeerClosed, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
@@ -59,13 +60,16 @@ class KdsServer:
             ev.set()
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle, self.host, self.port,
-            process_request=self._authenticate,
-            max_size=self.config.max_frame_bytes + 64 * 1024,  # slack for the envelope
-            ping_interval=None,  # liveness is the protocol's own heartbeat
-            compression=None,
-        )
+        try:
+            self._server = await serve(
+                self._handle, self.host, self.port,
+                process_request=self._authenticate,
+                max_size=self.config.max_frame_bytes + 64 * 1024,  # slack for the envelope
+                ping_interval=None,  # liveness is the protocol's own heartbeat
+                compression=None,
+            )
+        except OSError as e:
+            raise bind_error(e, self.host, self.port) from None
 
     async def stop(self) -> None:
         if self._server is not None:

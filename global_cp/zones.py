@@ -189,7 +189,7 @@ class ZoneRegistry:
             "nackCount": sum((s.live().nacks if s.live else s.final_stats.get("nackCount", 0)) for s in subs),
             "lastNackError": next((x for x in reversed([
                 (s.live().last_nack if s.live else s.final_stats.get("lastNackError", "")) for s in subs]) if x), ""),
-            "ackedAt": (wall(session.acked_at) if session and session.acked_at else None),
+            "ackedAt": iso(wall(session.acked_at)) if session and session.acked_at else None,
             "dataplanes": (dataplane_counts if dataplane_counts is not None else self.dataplane_counts()).get(zone, 0),
             "environment": last.environment if last else None,
             "zoneInstanceId": last.zone_instance if last else None,

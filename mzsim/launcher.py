@@ -68,6 +68,7 @@ class Proc:
         if self.alive():
             os.killpg(self.popen.pid, sig)
             self.popen.wait(timeout=15)
+        self._close_log()
 
     def stop(self) -> None:
         if self.alive():
@@ -76,8 +77,12 @@ class Proc:
                 self.popen.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if getattr(self, "_log", None):
-            self._log.close()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
 
     def log(self) -> str:
         with open(self.log_path, "rb") as f:

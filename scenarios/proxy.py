@@ -123,8 +123,18 @@ class FaultProxy:
 
     # -- connections ---------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
         link = _Link(self, writer)
+        try:
+            await self._serve(link, reader)
+        except asyncio.CancelledError:
+            # The loop is shutting down. Python 3.11's start_server callback calls
+            # exception() on a cancelled handler task and logs the CancelledError
+            # as an error, so the handler ends normally instead.
+            link.abort()
+            self._links.discard(link)
+
+    async def _serve(self, link: _Link, reader: asyncio.StreamReader) -> None:
+        self.accepted += 1
         if self.cut == RESET:
             link.abort()
             return

@@ -155,8 +155,12 @@ def zone_configs(base: ZoneConfig) -> list[ZoneConfig]:
 
 async def run(base: ZoneConfig) -> None:
     zones = [Zone(cfg) for cfg in zone_configs(base)]
-    for z in zones:
-        await z.start()
+    for i, z in enumerate(zones):
+        try:
+            await z.start()
+        except BaseException:
+            await asyncio.gather(*(z.stop() for z in zones[:i + 1]), return_exceptions=True)
+            raise
     names = ", ".join(z.name for z in zones) if len(zones) <= 5 else f"{len(zones)} zones"
     await wait_for_stop_signal(f"mzsim zone ready: {names} (API from port {zones[0].config.api_port})")
     log.info("shutting down")

@@ -8,6 +8,7 @@ import urllib.request
 
 from common.errors import MzsimError
 from common.resources import global_api_path, load_documents, parse_resource, to_universal
+from mzsim.api_client import add_global_options, wait_for_global
 
 
 def register(sub) -> None:
@@ -15,12 +16,13 @@ def register(sub) -> None:
                        description="Send each resource in the files to global's API. Global validates it, "
                        "test-issues from new mTLS backends, stores it and syncs it to zones.")
     p.add_argument("-f", "--file", action="append", required=True, help="file to apply ('-' for stdin); repeatable")
-    p.add_argument("--global-api", default="http://127.0.0.1:5681", help="global's API (default %(default)s)")
+    add_global_options(p)
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     failed = 0
+    waited = False
     for fname in args.file:
         try:
             text = sys.stdin.read() if fname == "-" else open(fname).read()
@@ -36,6 +38,10 @@ def main(args) -> int:
                 print(f"{fname}: {res.kind} {res.name}: {e}", file=sys.stderr)
                 failed += 1
                 continue
+            if not waited:
+                if not wait_for_global(args.global_api, args.wait_global, "mzsim apply"):
+                    return 1
+                waited = True
             body = json.dumps(to_universal(res)).encode()
             req = urllib.request.Request(args.global_api.rstrip("/") + path, data=body, method="PUT",
                                          headers={"Content-Type": "application/json"})

@@ -1,15 +1,7 @@
 """`mzsim demo`: the embedded default: global + 3 zones + a builtin-CA mesh."""
 from __future__ import annotations
 
-from common.durations import parse_duration
-
-
-def seconds(text: str) -> float:
-    """'30s', '2m' or a plain number of seconds."""
-    try:
-        return float(text)
-    except ValueError:
-        return parse_duration(text)
+from mzsim.api_client import seconds
 
 
 def register(sub) -> None:
@@ -26,6 +18,9 @@ def register(sub) -> None:
                    help="data plane certificate lifetime; renewal at 4/5 of it (default 1m, to show rotation)")
     p.add_argument("--duration", type=seconds, default=0,
                    help="stop after this long, e.g. 30s or 30 (default: run until Ctrl-C)")
+    p.add_argument("--restart-dead", action="store_true",
+                   help="restart global or a zone that exits (e.g. after kill -9); by default the demo goes on "
+                   "without it and shows it offline")
     p.add_argument("--data-dir", help="keep stores and logs here (default: a temporary directory, removed at exit)")
     p.set_defaults(func=main)
 

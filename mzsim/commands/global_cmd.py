@@ -5,7 +5,7 @@ import asyncio
 import sys
 
 from common import config as cfgmod
-from common.errors import MzsimError
+from common.errors import MzsimError, PortInUse
 
 
 def register(sub) -> None:
@@ -32,5 +32,11 @@ def main(args) -> int:
     except MzsimError as e:
         print(f"mzsim global: {e}", file=sys.stderr)
         return 2
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except PortInUse as e:
+        flag = "--kds-port (MZSIM_KDS_PORT)" if e.port == config.kds_port else "--api-port (MZSIM_API_PORT)"
+        print(f"mzsim global: port {e.port} on {e.host} is already in use; choose another with {flag}",
+              file=sys.stderr)
+        return 2
     return 0

@@ -14,8 +14,8 @@ def register(sub) -> None:
                        description="Serve the Kubernetes API the certmanager backend and controller need "
                        "(namespaces, secrets, cert-manager.io CertificateRequests, Issuers, ClusterIssuers) and "
                        "write a kubeconfig (with a fresh bearer token) for clients.")
-    k.add_argument("--port", type=int, required=True)
-    k.add_argument("--host", default="127.0.0.1")
+    k.add_argument("--port", type=int, required=True, help="port to serve the API on (plain HTTP)")
+    k.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     k.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig (mode 0600)")
     k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
     k.add_argument("--token-file", help="keep the bearer token in this file (mode 0600) so it survives restarts "
@@ -28,7 +28,8 @@ def register(sub) -> None:
 
     c = sub.add_parser("certmanager-controller", help="run a cert-manager-compatible CA issuer controller",
                        description="Approve and sign cert-manager CertificateRequests for CA Issuers.")
-    c.add_argument("--kubeconfig", required=True)
+    c.add_argument("--kubeconfig", required=True,
+                   help="kubeconfig of the Kubernetes API to watch (e.g. the one `mzsim kube-api` wrote)")
     c.add_argument("--namespace", default="kong-mesh-system",
                    help="namespace to watch (default %(default)s; '' for all namespaces)")
     c.add_argument("--no-approve", action="store_true", help="do not approve requests (a missing approver)")
@@ -42,9 +43,11 @@ def register(sub) -> None:
     cm = sub.add_parser("certmanager", help="cert-manager helpers")
     cmsub = cm.add_subparsers(dest="certmanager_command", metavar="COMMAND")
     s = cmsub.add_parser("setup", help="create the CA secret and Issuer my-ca-issuer in the system namespace")
-    s.add_argument("--kubeconfig", required=True)
-    s.add_argument("--namespace", default="kong-mesh-system")
-    s.add_argument("--issuer", default="my-ca-issuer")
+    s.add_argument("--kubeconfig", required=True, help="kubeconfig of the Kubernetes API to set up")
+    s.add_argument("--namespace", default="kong-mesh-system",
+                   help="namespace of the CA secret and the Issuer (default %(default)s, Kong Mesh's system namespace)")
+    s.add_argument("--issuer", default="my-ca-issuer",
+                   help="name of the Issuer (or ClusterIssuer) (default %(default)s)")
     s.add_argument("--cluster-issuer", action="store_true", help="create a ClusterIssuer instead")
     s.add_argument("--mesh", default="default", help="name of the Mesh printed on stdout")
     s.set_defaults(func=run_setup)

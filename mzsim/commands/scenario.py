@@ -16,7 +16,8 @@ def register(sub) -> None:
     r.add_argument("--keep", action="store_true", help="keep each scenario's working directory (stores, logs)")
     r.set_defaults(func=run_cmd)
     v = ssub.add_parser("validate", help="check scenario files without starting anything")
-    v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("files", nargs="+", metavar="FILE",
+                   help="scenario file, or a shipped name such as zone-partition (see `mzsim scenario list`)")
     v.set_defaults(func=validate_cmd)
     ls = ssub.add_parser("list", help="list the scenarios that ship with mzsim")
     ls.set_defaults(func=list_cmd)

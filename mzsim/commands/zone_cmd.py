@@ -5,7 +5,7 @@ import asyncio
 import sys
 
 from common import config as cfgmod
-from common.errors import MzsimError
+from common.errors import MzsimError, PortInUse
 
 
 def register(sub) -> None:
@@ -30,6 +30,27 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
+def missing_token(config) -> str:
+    """Why a zone cannot present its token ('' if it can): a --token-file that is
+    missing or empty is a mistake (often a token fetched before global was up),
+    so the zone says so and exits instead of being refused forever."""
+    from zone_cp.app import zone_configs
+
+    if config.token or not config.token_file or not config.global_address:
+        return ""
+    for cfg in zone_configs(config):
+        path = config.token_file.replace("{zone}", cfg.name)
+        try:
+            with open(path) as f:
+                if f.read(64 * 1024).strip():  # a JWT is well under 64 KiB
+                    continue
+            return (f"token file {path} is empty; write zone {cfg.name}'s token into it "
+                    f"(mzsim token zone --zone {cfg.name} > {path}) and start the zone again")
+        except OSError as e:
+            return f"cannot read token file {path}: {e.strerror}; create it with mzsim token zone --zone {cfg.name}"
+    return ""
+
+
 def main(args) -> int:
     from zone_cp.app import run
     from zone_cp.config import ZoneConfig
@@ -49,5 +70,15 @@ def main(args) -> int:
     if not config.name and args.count is None:
         print("mzsim zone: --name is required (or use --count N --name-prefix P)", file=sys.stderr)
         return 2
-    asyncio.run(run(config))
+    problem = missing_token(config)
+    if problem:
+        print(f"mzsim zone: {problem}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(config))
+    except PortInUse as e:
+        more = f" ({config.count} zones take consecutive ports from it)" if (config.count or 0) > 1 else ""
+        print(f"mzsim zone: port {e.port} on {e.host} is already in use; choose another with --api-port "
+              f"(MZSIM_API_PORT){more}", file=sys.stderr)
+        return 2
     return 0

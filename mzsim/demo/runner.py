@@ -15,7 +15,7 @@ from mzsim.launcher import Global, Zone
 from mzsim.waiting import WaitTimeout, wait_until
 
 from . import backends as demo_backends
-from .summary import line, snapshot
+from .summary import line, nacked, snapshot
 
 
 class Demo:
@@ -26,6 +26,9 @@ class Demo:
         os.makedirs(self.dir, exist_ok=True)
         self.started: list = []  # everything with a .proc or .stop(), stopped in reverse
         self.stopping = False
+        self.tty = sys.stdout.isatty()
+        self.dead: dict[str, float] = {}  # exited process -> when a restart may be tried next
+        self.nacks: dict[str, str] = {}  # zone -> the last NACK error shown
 
     def say(self, msg: str) -> None:
         print(f"[demo] {msg}", flush=True)
@@ -94,24 +97,59 @@ class Demo:
         self.say("all zones connected: " + "  ".join(f"{z.name} {z.api}" for z in zones))
         self.say(f"meshes: {', '.join(meshes)}.  Try: curl {g.api}/status/zones   "
                  f"curl {zones[0].api}/meshes/{meshes[0]}/dataplanes/dp-0/identity")
+        self.say("processes: " + "  ".join(f"{getattr(p, 'name', 'global')} pid {p.proc.popen.pid}"
+                                           for p in [g, *zones]) +
+                 "  (try kill -9 PID, or kill -STOP PID then kill -CONT PID"
+                 + ("; dead ones are restarted)" if a.restart_dead else "; --restart-dead restarts dead ones)"))
         self.say("live summary (Ctrl-C to stop):" if not a.duration else f"running for {a.duration:g}s:")
         deadline = time.monotonic() + a.duration if a.duration else None
         last = ""
         while deadline is None or time.monotonic() < deadline:
-            for z in zones + [g]:
-                if not z.proc.alive():
-                    raise demo_backends.DemoError(f"{getattr(z, 'name', 'global')} exited; see {z.proc.log_path}")
-            current = line(snapshot(g.api))
-            if sys.stdout.isatty():
+            for p in [g, *zones]:
+                self.watch(p)
+            insight = snapshot(g.api)
+            for zone, error in nacked(insight).items():
+                if self.nacks.get(zone) != error:
+                    self.nacks[zone] = error
+                    self.event(f"{zone} NACKed: {error}")
+            current = line(insight)
+            if self.tty:
                 print("\r" + current.ljust(110), end="", flush=True)
             elif current != last:  # a log, not a terminal: only changes
                 print(current, flush=True)
             last = current
             time.sleep(1.0)
-        if sys.stdout.isatty():
+        if self.tty:
             print()
         self.say("final: " + line(snapshot(g.api)))
         return 0
+
+    def event(self, msg: str) -> None:
+        """A message between live summary lines."""
+        if self.tty:
+            print("\r" + " " * 110 + "\r", end="")
+        self.say(msg)
+
+    def watch(self, p) -> None:
+        """Report a process that exited, once, and restart it with --restart-dead."""
+        name = getattr(p, "name", "global")
+        if p.proc.alive():
+            self.dead.pop(name, None)
+            return
+        if name not in self.dead:
+            self.dead[name] = 0.0
+            self.event(f"{name} exited (status {p.proc.returncode()}); see {p.proc.log_path}"
+                       + ("; restarting it" if self.args.restart_dead else "; the demo goes on without it"))
+        if not self.args.restart_dead or time.monotonic() < self.dead[name]:
+            return
+        self.dead[name] = time.monotonic() + 5.0  # if it dies again at once, retry in 5 s
+        p.proc.stop()  # closes the old log handle
+        try:
+            p.start()
+        except WaitTimeout:
+            self.event(f"{name} did not come back; trying again in 5 s")
+            return
+        self.event(f"{name} restarted (pid {p.proc.popen.pid})")
 
     def backend_env(self, plans) -> dict:
         env = {}

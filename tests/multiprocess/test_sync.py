@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from common.timefmt import parse_time
 from mzsim.launcher import Global, Zone, wait_connected
 from mzsim.waiting import wait_until
 
@@ -34,6 +35,9 @@ def test_a_mesh_reaches_every_zone_and_changes_and_deletion_propagate(cluster):
                           g.get("/status/zones")[1], 10)
     assert {s["name"] for s in statuses} == {"zone-1", "zone-2", "zone-3"}
     assert all(s["active"] and s["nackCount"] == 0 for s in statuses)
+    for s in statuses:  # every time in one format: RFC 3339 UTC
+        for key in ("connectTime", "lastHeartbeat", "ackedAt"):
+            assert parse_time(s[key]).tzinfo is not None, (key, s[key])
 
 
 def test_a_killed_zone_is_marked_offline_within_the_liveness_timeout(cluster):

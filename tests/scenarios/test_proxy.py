@@ -17,7 +17,7 @@ async def proxied():
             while data := await reader.read(4096):
                 writer.write(data)
                 await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):  # cancelled at teardown: see FaultProxy._accept
             pass
         finally:
             writer.close()
@@ -79,3 +79,25 @@ async def test_delay_holds_each_direction(proxied):
     assert await roundtrip(r, w, b"slow") == b"slow"
     assert time.monotonic() - start >= 0.4  # 0.2 s out, 0.2 s back
     w.close()
+
+
+def test_a_loop_shut_down_under_open_connections_logs_no_cancelled_error(caplog):
+    async def sink(reader, writer):
+        try:
+            await reader.read()
+        except asyncio.CancelledError:  # this test is about the proxy's handler, not this one
+            pass
+
+    async def main() -> None:
+        upstream = await asyncio.start_server(sink, "127.0.0.1", 0)
+        proxy = await FaultProxy("t", "127.0.0.1", upstream.sockets[0].getsockname()[1], free_port()).start()
+        _r, w = await asyncio.open_connection("127.0.0.1", proxy.port)
+        w.write(b"x")
+        await w.drain()
+        await asyncio.sleep(0.2)  # the proxy's handler is now pumping; asyncio.run cancels it on return
+        assert proxy.accepted == 1
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        asyncio.run(main())
+    assert not [r for r in caplog.records if "_accept" in r.getMessage() or "CancelledError" in r.getMessage()
+                or (r.exc_info and r.exc_info[0] is asyncio.CancelledError)], caplog.text

@@ -111,3 +111,15 @@ def test_help_documents_output_and_offline_mode():
     r = mzsim_validate("--help")
     assert r.returncode == 0
     assert "FILE[N]" in r.stdout and "not" in r.stdout and "read" in r.stdout
+
+
+@pytest.mark.parametrize("text", ["foo: bar\n", "- 1\n- 2\n", "just words\n"], ids=["mapping", "list", "scalar"])
+def test_a_file_that_holds_no_resource_says_so_and_shows_what_one_looks_like(tmp_path, text):
+    f = tmp_path / "notes.yaml"
+    f.write_text(text)
+    r = mzsim_validate("-f", str(f))
+    assert r.returncode == 1
+    [line] = r.stdout.splitlines()
+    assert line.startswith(f"{f}: ") and "holds no resource" in line, line
+    assert "type: Mesh, name: default" in line and "kind: Mesh" in line
+    assert "None" not in line

@@ -123,13 +123,15 @@ def test_cli_setup_prints_token_and_mesh(bao, tmp_path, capsys, mesh_name):
     root_out = tmp_path / "root.pem"
     pki = unique("pki")
     code = mzsim_main(["vault", "setup", "--address", bao.address, "--token", ROOT_TOKEN, "--mesh", mesh_name,
-                       "--pki", pki, "--key-type", "ec", "--root-out", str(root_out)])
+                       "--pki", pki, "--key-type", "ec", "--root-out", str(root_out),
+                       "--token-out", str(tmp_path / "token")])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert f"enabled PKI secrets engine at {pki}/" in err
     assert f"wrote policy kmesh-{mesh_name}-dataplane-proxies" in err
-    token = next(line.split(": ", 1)[1] for line in err.splitlines() if line.startswith("token: "))
-    assert token.startswith("s.")
+    token = (tmp_path / "token").read_text().strip()
+    assert token.startswith("s.") and token not in err  # the token never goes to stderr
+    assert (tmp_path / "token").stat().st_mode & 0o777 == 0o600
     secret_res, mesh = parse_text(out)  # stdout applies as is: the token secret, then the mesh
     assert (secret_res.kind, secret_res.mesh, secret_res.secret_bytes()) == ("Secret", mesh_name, token.encode())
     from_cp = mesh.spec["mtls"]["backends"][0]["conf"]["fromCp"]
@@ -137,6 +139,23 @@ def test_cli_setup_prints_token_and_mesh(bao, tmp_path, capsys, mesh_name):
     assert from_cp["auth"]["token"] == {"secret": secret_res.name}
     assert not validate_backend_conf("vault", mesh.spec["mtls"]["backends"][0]["conf"], "conf")
     assert load_certs(root_out.read_bytes())[0].subject.rfc4514_string() == f"CN=Kong Mesh {mesh_name}"
+
+
+@pytest.mark.parametrize("prefix", ["VAULT", "BAO"])
+def test_cli_setup_takes_address_and_token_from_vault_or_openbao_environment(bao, capsys, mesh_name, monkeypatch,
+                                                                             tmp_path, prefix):
+    for var in ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(f"{prefix}_ADDR", bao.address)
+    monkeypatch.setenv(f"{prefix}_TOKEN", ROOT_TOKEN)
+    code = mzsim_main(["vault", "setup", "--mesh", mesh_name, "--key-type", "ec", "--root-out",
+                       str(tmp_path / "root.pem")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert parse_text(out)[1].name == mesh_name
+    monkeypatch.setenv("VAULT_ADDR" if prefix == "BAO" else "BAO_ADDR", "http://127.0.0.1:1")
+    assert mzsim_main(["vault", "setup", "--mesh", mesh_name]) == 2
+    assert "VAULT_ADDR and BAO_ADDR are both set and differ; say which with --address" in capsys.readouterr().err
 
 
 def test_cli_setup_reports_vault_errors(bao, capsys, mesh_name):
