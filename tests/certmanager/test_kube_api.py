@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import ssl
+import subprocess
+import sys
 
 import aiohttp
 import pytest
+import yaml
 from lightkube import ApiError, operators
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Secret
@@ -44,6 +49,12 @@ def server_and_token(kubeconfig: str) -> tuple[str, str]:
     cfg = load_config(kubeconfig=kubeconfig)
     ctx = cfg.contexts[cfg.current_context]
     return cfg.clusters[ctx.cluster].server, cfg.users[ctx.user].token
+
+
+def ca_context(kubeconfig: str) -> ssl.SSLContext:
+    with open(kubeconfig) as f:
+        cluster = yaml.safe_load(f)["clusters"][0]["cluster"]
+    return ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
 
 
 async def test_create_with_generate_name_sets_identity_fields(client):
@@ -152,6 +163,7 @@ async def test_watch_bookmarks_when_asked_for(kube, client):
     server, token = server_and_token(kube.kubeconfig)
     url = f"{server}/apis/cert-manager.io/v1/namespaces/{NS}/certificaterequests"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
+                                     connector=aiohttp.TCPConnector(ssl=ca_context(kube.kubeconfig)),
                                      timeout=aiohttp.ClientTimeout(total=10)) as h:
         async with h.get(url) as r:
             rv = (await r.json())["metadata"]["resourceVersion"]
@@ -165,10 +177,12 @@ async def test_watch_bookmarks_when_asked_for(kube, client):
 
 async def test_too_old_resource_version_is_gone_and_objects_persist_across_restarts(tmp_path):
     """A server keeping 3 events: resuming from before them gets 410 Gone, as a real
-    one does; with --data its objects and resourceVersions survive a restart."""
+    one does; with --data its objects and resourceVersions survive a restart, and
+    with --token-file and --tls-dir a client made before it carries on."""
     env = KubeEnv(str(tmp_path))
-    data = str(tmp_path / "objects.json")
-    env.start_api("--history", "3", "--data", data)
+    data, token, tls = str(tmp_path / "objects.json"), str(tmp_path / "token"), str(tmp_path / "tls")
+    keep = ("--token-file", token, "--tls-dir", tls)
+    env.start_api("--history", "3", "--data", data, *keep)
     client = env.client()
     try:
         await ensure_namespace(client)
@@ -183,15 +197,19 @@ async def test_too_old_resource_version_is_gone_and_objects_persist_across_resta
     finally:
         await client.close()
         env.stop()
-    assert os.stat(data).st_mode & 0o077 == 0  # it holds Secrets
-    env.start_api("--data", data)
+    for private in (data, token, env.kubeconfig, *(os.path.join(tls, n) for n in os.listdir(tls))):
+        assert os.stat(private).st_mode & 0o077 == 0, private  # Secrets, the token, the serving key
+    before = make_client(env.kubeconfig)  # from the kubeconfig written before the restart
+    env.start_api("--data", data, *keep)
     client = env.client()
     try:
+        assert len([o async for o in before.list(CertificateRequest, namespace=NS)]) == 6
         names = [o.metadata.name async for o in client.list(CertificateRequest, namespace=NS)]
         assert len(names) == 6 and last.metadata.name in names
         again = await client.create(cr("old-", {}), namespace=NS)
         assert int(again.metadata.resourceVersion) == int(last.metadata.resourceVersion) + 1
     finally:
+        await before.close()
         await client.close()
         env.stop()
 
@@ -220,12 +238,45 @@ async def test_shutdown_does_not_wait_for_open_watches(tmp_path):
         env.stop()
 
 
-async def test_a_client_without_the_token_is_unauthorized(kube):
-    server, _token = server_and_token(kube.kubeconfig)
-    client = make_client(url=server, token="wrong")
+async def test_a_client_without_the_token_is_unauthorized(kube, tmp_path):
+    with open(kube.kubeconfig) as f:
+        cfg = yaml.safe_load(f)
+    cfg["users"][0]["user"]["token"] = "wrong"
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(cfg))
+    client = make_client(str(wrong))
     try:
         with pytest.raises(ApiError) as err:
             await client.get(Secret, "x", namespace=NS)
         assert (err.value.status.code, err.value.status.reason) == (401, "Unauthorized")
     finally:
         await client.close()
+
+
+async def test_https_by_default_with_the_ca_in_the_kubeconfig_and_plain_http_only_when_asked(kube, tmp_path):
+    server, token = server_and_token(kube.kubeconfig)
+    assert server.startswith("https://127.0.0.1:")
+    with open(kube.kubeconfig) as f:
+        assert "certificate-authority-data" in yaml.safe_load(f)["clusters"][0]["cluster"]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as h:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):  # not a publicly trusted certificate
+            await h.get(f"{server}/version", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(aiohttp.ClientError):  # plain HTTP on the TLS port
+            await h.get(server.replace("https://", "http://") + "/version")
+    env = KubeEnv(str(tmp_path))
+    env.start_api("--plain-http")
+    plain = env.client()
+    try:
+        plain_server, _ = server_and_token(env.kubeconfig)
+        assert plain_server.startswith("http://")
+        await ensure_namespace(plain)  # lightkube works over it unchanged
+        assert [n.metadata.name async for n in plain.list(Namespace)] == [NS]
+    finally:
+        await plain.close()
+        env.stop()
+
+
+def test_kube_api_help_names_the_plain_http_flag():
+    out = subprocess.run([sys.executable, "-m", "mzsim", "kube-api", "--help"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert "--plain-http" in out and "--tls-dir" in out
