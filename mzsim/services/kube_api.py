@@ -153,6 +153,7 @@ class KubeApi:
         app.router.add_get("/apis/{group}/{version}", self.discovery)
         for path in UNAUTHENTICATED:
             app.router.add_get(path, self.healthz)
+        app.router.add_get("/openapi/v2", self.openapi_v2)
         app.router.add_get("/openapi/v3", self.openapi_index)
         app.router.add_get("/openapi/v3/{gv:.+}", self.openapi_doc)
         app.router.add_post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self.access_review)
@@ -215,6 +216,10 @@ class KubeApi:
             raise KubeError(404, "NotFound", f"the server could not find the requested resource ({request.path}); "
                             f"served: {served}")
         return _json(resource_list(group, version))
+
+    async def openapi_v2(self, request):
+        raise KubeError(404, "NotFound", "OpenAPI v2 is not served (client-go reads it only as protobuf); "
+                        "/openapi/v3 is, and kubectl uses it for explain and for field validation")
 
     async def openapi_index(self, request):
         paths = {}
@@ -286,8 +291,15 @@ class KubeApi:
         try:
             if ctype == PROTOBUF:
                 body = kube_proto.decode(raw)
+            elif is_yaml:
+                body = yaml.load(raw, Loader=_NoAliasLoader)
+            elif ctype in ("", "application/octet-stream"):  # `kubectl create --raw -f x.yaml` sets no type
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    is_yaml, body = True, yaml.load(raw, Loader=_NoAliasLoader)
             else:
-                body = yaml.load(raw, Loader=_NoAliasLoader) if is_yaml else json.loads(raw)
+                body = json.loads(raw)
         except (ValueError, yaml.YAMLError) as e:
             what = "protobuf" if ctype == PROTOBUF else "YAML" if is_yaml else "JSON"
             raise KubeError(400, "BadRequest", f"the request body is not valid {what} (Content-Type "
