@@ -273,9 +273,14 @@ class KubeApi:
             raise KubeError(404, "NotFound", f"{kind.plural} are namespaced: use /namespaces/NS/{kind.plural}")
         if not kind.namespaced and ns:
             raise KubeError(404, "NotFound", f"{kind.plural} are cluster-scoped")
-        if request.query.get("dryRun"):
-            raise KubeError(400, "BadRequest", "dryRun is not supported by mzsim kube-api; use --dry-run=client")
         return kind, ns
+
+    @staticmethod
+    def _dry_run(request) -> bool:
+        values = request.query.getall("dryRun", [])
+        if any(v != "All" for v in values):
+            raise KubeError(400, "BadRequest", f"dryRun {values!r} is invalid: the only value is All")
+        return bool(values)
 
     @staticmethod
     def _validation(request) -> str:
@@ -325,7 +330,8 @@ class KubeApi:
         kind, ns = self._kind(request)
         if request.method == "POST":
             obj, warnings = await self._body(request), []
-            created = await self.store.create(kind, ns, obj, validation=self._validation(request), warnings=warnings)
+            created = await self.store.create(kind, ns, obj, validation=self._validation(request), warnings=warnings,
+                                              dry_run=self._dry_run(request))
             return self._one(request, kind, created, 201, warnings)
         if request.method != "GET":
             raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported on a collection")
@@ -355,7 +361,8 @@ class KubeApi:
             return self._one(request, kind, self.store.get(kind, ns, name))
         if request.method == "PUT":
             obj = await self.store.replace(kind, ns, name, await self._body(request), status_only=status_only,
-                                           validation=self._validation(request), warnings=warnings)
+                                           validation=self._validation(request), warnings=warnings,
+                                           dry_run=self._dry_run(request))
             return self._one(request, kind, obj, warnings=warnings)
         if request.method == "PATCH":
             patch_type = PATCH_TYPES.get(request.content_type)
@@ -364,10 +371,13 @@ class KubeApi:
                                 f"accepted media types include: {', '.join(PATCH_TYPES)}")
             body = await self._body(request, list if patch_type == "json" else dict)
             obj = await self.store.patch(kind, ns, name, body, status_only=status_only, patch_type=patch_type,
-                                         validation=self._validation(request), warnings=warnings)
+                                         validation=self._validation(request), warnings=warnings,
+                                         dry_run=self._dry_run(request))
             return self._one(request, kind, obj, warnings=warnings)
         if request.method == "DELETE" and not status_only:
-            return self._one(request, kind, await self.store.delete(kind, ns, name))
+            options = await self._body(request) if request.can_read_body else {}  # DeleteOptions
+            dry_run = self._dry_run(request) or options.get("dryRun") == ["All"]
+            return self._one(request, kind, await self.store.delete(kind, ns, name, dry_run=dry_run))
         raise KubeError(405, "MethodNotAllowed", f"{request.method} is not supported"
                         f"{' on status' if status_only else ''}")
 

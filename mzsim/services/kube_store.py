@@ -343,7 +343,8 @@ class KubeStore:
                 if p == kind.plural and (ns is None or n == ns) and lsel(o) and fsel(o)]
 
     async def create(self, kind: Kind, ns: str, obj: dict, *, validation: str = "Warn",
-                     warnings: list[str] | None = None) -> dict:
+                     warnings: list[str] | None = None, dry_run: bool = False) -> dict:
+        """With `dry_run` (dryRun=All) everything is checked and nothing is stored."""
         obj = copy.deepcopy(obj)
         md = obj.setdefault("metadata", {})
         if not md.get("name"):
@@ -368,6 +369,8 @@ class KubeStore:
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now_text()
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+        if dry_run:
+            return obj
         self._bump(obj)
         self.objects[(kind.plural, ns, md["name"])] = obj
         await self._record("ADDED", kind, ns, obj)
@@ -390,7 +393,7 @@ class KubeStore:
                             "changes to the latest version and try again")
 
     async def replace(self, kind: Kind, ns: str, name: str, obj: dict, *, status_only: bool = False,
-                      validation: str = "Warn", warnings: list[str] | None = None) -> dict:
+                      validation: str = "Warn", warnings: list[str] | None = None, dry_run: bool = False) -> dict:
         current = self.get(kind, ns, name)
         body_name = (obj.get("metadata") or {}).get("name")
         if body_name and body_name != name:
@@ -398,10 +401,11 @@ class KubeStore:
                             f"the URL ({name})")
         self._precondition(kind, current, obj)
         new = _merge_parts(current, obj, status_only)
-        return await self._store_update(kind, ns, name, new, validation, warnings)
+        return await self._store_update(kind, ns, name, new, validation, warnings, dry_run)
 
     async def patch(self, kind: Kind, ns: str, name: str, patch, *, status_only: bool = False,
-                    patch_type: str = "merge", validation: str = "Warn", warnings: list[str] | None = None) -> dict:
+                    patch_type: str = "merge", validation: str = "Warn", warnings: list[str] | None = None,
+                    dry_run: bool = False) -> dict:
         """A merge, strategic merge or server-side apply patch (a dict), or a JSON
         patch (a list of operations). Server-side apply creates the object if
         it is missing and otherwise merges what it sets (no field managers)."""
@@ -410,7 +414,7 @@ class KubeStore:
                 raise KubeError(400, "BadRequest", f"the name of the object does not match the name on the URL "
                                 f"({name})")
             return await self.create(kind, ns, {**patch, "metadata": {**(patch.get("metadata") or {}), "name": name}},
-                                     validation=validation, warnings=warnings)
+                                     validation=validation, warnings=warnings, dry_run=dry_run)
         current = self.get(kind, ns, name)
         if patch_type == "json":
             patched = json_patch(current, patch)  # preconditions come as "test" operations
@@ -419,20 +423,24 @@ class KubeStore:
             merge = strategic_merge_patch if patch_type == "strategic" else merge_patch
             patched = merge(current, patch)
         return await self._store_update(kind, ns, name, _merge_parts(current, patched, status_only), validation,
-                                        warnings)
+                                        warnings, dry_run)
 
     async def _store_update(self, kind: Kind, ns: str, name: str, new: dict, validation: str = "Warn",
-                            warnings: list[str] | None = None) -> dict:
+                            warnings: list[str] | None = None, dry_run: bool = False) -> dict:
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
         validate_meta(kind, new)
         new = check_schema(kind, new, validation, warnings)
+        if dry_run:
+            return new
         self._bump(new)
         self.objects[(kind.plural, ns, name)] = new
         await self._record("MODIFIED", kind, ns, new)
         return new
 
-    async def delete(self, kind: Kind, ns: str, name: str) -> dict:
+    async def delete(self, kind: Kind, ns: str, name: str, *, dry_run: bool = False) -> dict:
         obj = self.get(kind, ns, name)
+        if dry_run:
+            return obj
         del self.objects[(kind.plural, ns, name)]
         obj = copy.deepcopy(obj)
         self._bump(obj)

@@ -181,3 +181,28 @@ def test_a_zone_issues_through_an_issuer_created_with_kubectl(cluster, kube, kub
         assert "spiffe://kc/svc-0" in uri_sans_of(chain[0])
     events = kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "reason=CertificateIssued").stdout
     assert "certificaterequest/kc-" in events  # the zone's requests, described by the controller
+
+
+def test_label_patch_diff_server_dry_run_and_server_side_apply(kubectl):
+    kubectl("apply", "-f", "-", stdin=issuer_yaml("edits", "none"))
+    ns = ("-n", NAMESPACE)
+    assert kubectl("label", "issuer", "edits", "team=a", *ns).stdout.strip() == "issuer.cert-manager.io/edits labeled"
+    kubectl("patch", "issuer", "edits", *ns, "--type", "json",
+            "-p", '[{"op": "add", "path": "/spec/ca/ocspServers", "value": ["http://o"]}]')
+    rows = columns(kubectl("get", "issuers", "-l", "team=a", *ns).stdout)
+    assert [r["NAME"] for r in rows] == ["edits"]
+    changed = issuer_yaml("edits", "other")
+    diff = kubectl("diff", "-f", "-", stdin=changed, check=False)  # a server-side dry run
+    assert diff.returncode == 1 and "-    secretName: none" in diff.stdout and "+    secretName: other" in diff.stdout
+    assert kubectl("apply", "--dry-run=server", "-f", "-", stdin=changed).stdout.strip() == \
+        "issuer.cert-manager.io/edits configured (server dry run)"
+    kubectl("delete", "issuer", "edits", "--dry-run=server", *ns)
+
+    def spec() -> dict:
+        return yaml.safe_load(kubectl("get", "issuer", "edits", *ns, "-o", "yaml").stdout)["spec"]
+
+    assert spec()["ca"]["secretName"] == "none"  # nothing of the dry runs stuck
+    assert kubectl("apply", "--server-side", "-f", "-", stdin=changed).stdout.strip() == \
+        "issuer.cert-manager.io/edits serverside-applied"
+    assert spec()["ca"]["secretName"] == "other"
+    kubectl("delete", "-f", "-", stdin=changed)
