@@ -98,7 +98,10 @@ class Controller:
         # older than that are skipped instead of being worked on for nothing
         # (their writes would fail their precondition anyway).
         self._newest: dict[tuple[str, str], int] = {}
-        self._events: set[asyncio.Task] = set()  # posted in the background: never delay a signature
+        # Events are posted after a reconcile, in the background, in order: they
+        # never delay a signature (each is an API request).
+        self._unposted: list = []
+        self._events: set[asyncio.Task] = set()
 
     # -- informers ---------------------------------------------------------------
     async def run(self) -> None:
@@ -177,6 +180,8 @@ class Controller:
                     log.warning("reconciling %s: %s", obj.metadata.name, e.status.message)
             except Exception:  # noqa: BLE001 - one bad request must not stop the controller
                 log.exception("reconciling %s", obj.metadata.name)
+            finally:
+                self._post_events()
 
     async def _on_issuer(self, issuer) -> None:
         """Keep the issuer's Ready condition true to its CA, then retry the
@@ -197,7 +202,7 @@ class Controller:
         log.debug("requeued requests for %s %s/%s", kind, ns, name)
 
     def event(self, obj, etype: str, reason: str, message: str) -> None:
-        """A v1 Event about `obj`, posted in the background; a failure is only logged."""
+        """A v1 Event about `obj`, posted after the reconcile; a failure is only logged."""
         md, now = obj.metadata, utcnow()
         ev = Event(metadata=ObjectMeta(generateName=f"{md.name}.", namespace=md.namespace),
                    involvedObject=ObjectReference(apiVersion=f"{GROUP}/v1", kind="CertificateRequest", name=md.name,
@@ -206,11 +211,19 @@ class Controller:
                    type=etype, reason=reason, message=message, count=1, firstTimestamp=now, lastTimestamp=now,
                    source=EventSource(component=EVENT_SOURCE), reportingComponent=EVENT_SOURCE)
 
+        self._unposted.append(ev)
+
+    def _post_events(self) -> None:
+        if not self._unposted:
+            return
+        events, self._unposted = self._unposted, []
+
         async def post() -> None:
-            try:
-                await self.client.create(ev)
-            except Exception as e:  # noqa: BLE001 - events are best effort, as in client-go's recorder
-                log.warning("could not post event %s on %s: %s", reason, md.name, e)
+            for ev in events:
+                try:
+                    await self.client.create(ev)
+                except Exception as e:  # noqa: BLE001 - events are best effort, as in client-go's recorder
+                    log.warning("could not post event %s on %s: %s", ev.reason, ev.involvedObject.name, e)
 
         task = asyncio.create_task(post())
         self._events.add(task)

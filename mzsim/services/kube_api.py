@@ -442,11 +442,12 @@ class KubeApi:
                 await bookmark()
                 next_bookmark = now + self.bookmark_seconds
             wake = min(deadline, next_bookmark if bookmarks else deadline) - now
-            async with self.store.changed:
-                if self.store.rv > last or self._closing:
+            changed = self.store.changed[kind.plural]
+            async with changed:
+                if self.store.kind_rv.get(kind.plural, 0) > last or self._closing:
                     continue  # changed while we were sending: no wake-up to wait for
                 try:
-                    await asyncio.wait_for(self.store.changed.wait(), max(0.0, wake))
+                    await asyncio.wait_for(changed.wait(), max(0.0, wake))
                 except TimeoutError:
                     pass
         if bookmarks:
@@ -456,8 +457,9 @@ class KubeApi:
     async def close_watches(self) -> None:
         """End every open watch now, so shutdown does not wait for them."""
         self._closing = True
-        async with self.store.changed:
-            self.store.changed.notify_all()
+        for changed in self.store.changed.values():
+            async with changed:
+                changed.notify_all()
 
 
 def kubeconfig(server: str, token: str, namespace: str = "kong-mesh-system", ca_pem: str | None = None) -> dict:

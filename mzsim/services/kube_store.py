@@ -293,7 +293,10 @@ class KubeStore:
         self.objects: dict[tuple[str, str, str], dict] = {}  # (plural, namespace, name) -> object
         self.rv = 0
         self.events: deque = deque(maxlen=history)  # (rv, type, plural, namespace, object)
-        self.changed = asyncio.Condition()
+        # One wake-up per kind: a watch of CertificateRequests does not wake for
+        # every Event the controller posts. kind_rv: the newest change per kind.
+        self.changed: dict[str, asyncio.Condition] = {p: asyncio.Condition() for p in KINDS}
+        self.kind_rv: dict[str, int] = {}
         self.data_file = data_file
         if data_file and os.path.exists(data_file):
             with open(data_file) as f:
@@ -301,6 +304,9 @@ class KubeStore:
             self.rv = saved["rv"]
             for o in saved["objects"]:
                 self.objects[(o["plural"], o["namespace"], o["name"])] = o["object"]
+        self._event_keys: dict[tuple[str, str, str], None] = dict.fromkeys(sorted(
+            (k for k in self.objects if k[0] == "events"),
+            key=lambda k: int(self.objects[k]["metadata"]["resourceVersion"])))  # oldest first
 
     def _save(self) -> None:
         if not self.data_file:
@@ -324,8 +330,9 @@ class KubeStore:
     async def _record(self, etype: str, kind: Kind, ns: str, obj: dict) -> None:
         self.events.append((int(obj["metadata"]["resourceVersion"]), etype, kind.plural, ns, copy.deepcopy(obj)))
         self._save()
-        async with self.changed:
-            self.changed.notify_all()
+        self.kind_rv[kind.plural] = self.rv
+        async with self.changed[kind.plural]:
+            self.changed[kind.plural].notify_all()
 
     def _bump(self, obj: dict) -> None:
         self.rv += 1
@@ -339,8 +346,8 @@ class KubeStore:
 
     def list(self, kind: Kind, ns: str | None, labels: str = "", fields: str = "") -> list[dict]:
         lsel, fsel = parse_label_selector(labels), parse_field_selector(fields)
-        return [o for (p, n, _), o in sorted(self.objects.items())
-                if p == kind.plural and (ns is None or n == ns) and lsel(o) and fsel(o)]
+        found = [(key, o) for key, o in self.objects.items() if key[0] == kind.plural and (ns is None or key[1] == ns)]
+        return [o for _key, o in sorted(found, key=lambda item: item[0]) if lsel(o) and fsel(o)]
 
     async def create(self, kind: Kind, ns: str, obj: dict, *, validation: str = "Warn",
                      warnings: list[str] | None = None, dry_run: bool = False) -> dict:
@@ -375,13 +382,14 @@ class KubeStore:
         self.objects[(kind.plural, ns, md["name"])] = obj
         await self._record("ADDED", kind, ns, obj)
         if kind.plural == "events":
+            self._event_keys[(kind.plural, ns, md["name"])] = None
             await self._expire_events()
         return obj
 
     async def _expire_events(self) -> None:
-        events = [k for k in self.objects if k[0] == "events"]
-        for key in sorted(events, key=lambda k: int(self.objects[k]["metadata"]["resourceVersion"]))[
-                :max(0, len(events) - EVENT_LIMIT)]:
+        """The oldest Events beyond EVENT_LIMIT go (kept in creation order: no sort per create)."""
+        while len(self._event_keys) > EVENT_LIMIT:
+            key = next(iter(self._event_keys))
             await self.delete(KINDS["events"], key[1], key[2])
 
     def _precondition(self, kind: Kind, current: dict, obj: dict) -> None:
@@ -442,6 +450,7 @@ class KubeStore:
         if dry_run:
             return obj
         del self.objects[(kind.plural, ns, name)]
+        self._event_keys.pop((kind.plural, ns, name), None)
         obj = copy.deepcopy(obj)
         self._bump(obj)
         await self._record("DELETED", kind, ns, obj)
