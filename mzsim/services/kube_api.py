@@ -305,8 +305,12 @@ class KubeApi:
                     is_yaml, body = True, yaml.load(raw, Loader=_NoAliasLoader)
             else:
                 body = json.loads(raw)
-        except (ValueError, yaml.YAMLError) as e:
+        except (ValueError, yaml.YAMLError, RecursionError) as e:
             what = "protobuf" if ctype == PROTOBUF else "YAML" if is_yaml else "JSON"
+            if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:  # not the snippet it quotes
+                e = ValueError(f"{e.problem} at line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1}")
+            elif isinstance(e, RecursionError):
+                e = ValueError("nested too deeply")
             raise KubeError(400, "BadRequest", f"the request body is not valid {what} (Content-Type "
                             f"{request.content_type or 'missing'}; application/json and application/yaml are "
                             f"accepted; protobuf for namespaces, secrets and access reviews): {str(e)[:200]}") from None

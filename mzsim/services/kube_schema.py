@@ -252,7 +252,7 @@ def openapi_v3(group: str, version: str, kinds: list) -> dict:
                                          _param("fieldManager"), _param("force")], "responses": ok},
                 "delete": {**ops, "operationId": f"delete{k.kind}", "x-kubernetes-action": "delete",
                            "responses": ok}}
-        paths[f"{prefix}{ns.replace('{namespace}', '{namespace}')}/{k.plural}/{{name}}"] = item
+        paths[f"{prefix}{ns}/{k.plural}/{{name}}"] = item
         paths[f"{prefix}{ns}/{k.plural}"] = {
             "parameters": params[1:],
             "get": {**ops, "operationId": f"list{k.kind}", "x-kubernetes-action": "list", "responses": ok},
