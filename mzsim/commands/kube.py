@@ -10,11 +10,12 @@ from mzsim.extras import needs
 
 
 def register(sub) -> None:
-    k = sub.add_parser("kube-api", help="run a local Kubernetes API (enough for cert-manager requests)",
+    k = sub.add_parser("kube-api", help="run a local Kubernetes API (cert-manager kinds; kubectl works with it)",
                        description="Serve the Kubernetes API the certmanager backend and controller need "
                        "(namespaces, secrets, cert-manager.io CertificateRequests, Issuers, ClusterIssuers) and "
-                       "write a kubeconfig (with a fresh bearer token) for clients.")
-    k.add_argument("--port", type=int, required=True, help="port to serve the API on (plain HTTP)")
+                       "write a kubeconfig for clients: HTTPS with a self-signed CA (certificate-authority-data) "
+                       "and a fresh bearer token. kubectl works with it as is.")
+    k.add_argument("--port", type=int, required=True, help="port to serve the API on (HTTPS unless --plain-http)")
     k.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     k.add_argument("--kubeconfig-out", required=True, help="where to write the kubeconfig (mode 0600)")
     k.add_argument("--data", help="persist objects to this JSON file (default: in memory)")
@@ -22,6 +23,10 @@ def register(sub) -> None:
                    "(default: a fresh token each start)")
     k.add_argument("--history", type=int, default=10_000,
                    help="watch events kept; resuming from an older resourceVersion gets 410 Gone (default 10000)")
+    k.add_argument("--tls-dir", help="keep the self-signed CA and serving certificate here (mode 0600) so "
+                   "kubeconfigs stay valid across restarts (default: fresh each start)")
+    k.add_argument("--plain-http", action="store_true",
+                   help="serve plain HTTP instead of HTTPS (kubectl will not send the bearer token over it)")
     k.add_argument("--bookmark-seconds", type=float, default=60.0,
                    help="idle seconds between BOOKMARK events on watches that allow them (default 60)")
     k.set_defaults(func=run_kube_api)
@@ -58,7 +63,7 @@ def run_kube_api(args) -> int:
     from mzsim.services.kube_api import serve
 
     asyncio.run(serve(args.host, args.port, args.kubeconfig_out, args.data, args.token_file, history=args.history,
-                      bookmark_seconds=args.bookmark_seconds))
+                      bookmark_seconds=args.bookmark_seconds, plain_http=args.plain_http, tls_dir=args.tls_dir))
     return 0
 
 

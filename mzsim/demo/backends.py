@@ -112,8 +112,9 @@ def _certmanager(demo) -> Plan:
     controller.start()
     result = asyncio.run(setup_certmanager(kubeconfig))
     return Plan("certmanager-demo", "certmanager",
-                f"local Kubernetes API at http://127.0.0.1:{port} + cert-manager CA issuer controller, "
-                f"{result.kind} {result.issuer} in {result.namespace}",
+                f"local Kubernetes API at https://127.0.0.1:{port} + cert-manager CA issuer controller, "
+                f"{result.kind} {result.issuer} in {result.namespace} (watch the requests: kubectl --kubeconfig "
+                f"{kubeconfig} -n {result.namespace} get certificaterequests -w)",
                 mesh_doc=result.mesh_doc("certmanager-demo"), needs_kubernetes=True, kubeconfig=kubeconfig,
                 global_args=["--kubeconfig", kubeconfig])
 

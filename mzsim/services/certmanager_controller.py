@@ -11,6 +11,8 @@ Kubernetes API (mzsim's own or a real one without cert-manager).
   (KeyPairVerified) or not, as cert-manager's issuer controller does.
 - Leaves requests for unknown or unready issuers pending with cert-manager's
   messages, and picks them up again when the issuer appears or changes.
+- Posts v1 Events on the request for each of these outcomes, as cert-manager
+  does, so `kubectl describe certificaterequest` shows them.
 
 Every status write carries the resourceVersion it was computed from, so a
 stale event can never overwrite a newer state (409 Conflict: a newer event
@@ -27,7 +29,9 @@ import re
 from cryptography import x509
 from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
-from lightkube.resources.core_v1 import Secret
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
 from common.backoff import backoff_delay
@@ -35,6 +39,8 @@ from common.ca.certmanager.kube import CertificateRequest, ClusterIssuer, Issuer
 from common.signals import wait_for_stop_signal
 from common.timefmt import now_text
 from common.x509util import cert_to_pem, load_certs, load_key, sign_csr, utcnow
+
+EVENT_SOURCE = "cert-manager-certificaterequests-issuer-ca"  # the component cert-manager's CA issuer reports as
 
 log = logging.getLogger("mzsim.certmanager-controller")
 
@@ -92,6 +98,10 @@ class Controller:
         # older than that are skipped instead of being worked on for nothing
         # (their writes would fail their precondition anyway).
         self._newest: dict[tuple[str, str], int] = {}
+        # Events are posted after a reconcile, in the background, in order: they
+        # never delay a signature (each is an API request).
+        self._unposted: list = []
+        self._events: set[asyncio.Task] = set()
 
     # -- informers ---------------------------------------------------------------
     async def run(self) -> None:
@@ -170,6 +180,8 @@ class Controller:
                     log.warning("reconciling %s: %s", obj.metadata.name, e.status.message)
             except Exception:  # noqa: BLE001 - one bad request must not stop the controller
                 log.exception("reconciling %s", obj.metadata.name)
+            finally:
+                self._post_events()
 
     async def _on_issuer(self, issuer) -> None:
         """Keep the issuer's Ready condition true to its CA, then retry the
@@ -189,6 +201,34 @@ class Controller:
                             and (ref.get("kind") or "Issuer") == kind)
         log.debug("requeued requests for %s %s/%s", kind, ns, name)
 
+    def event(self, obj, etype: str, reason: str, message: str) -> None:
+        """A v1 Event about `obj`, posted after the reconcile; a failure is only logged."""
+        md, now = obj.metadata, utcnow()
+        ev = Event(metadata=ObjectMeta(generateName=f"{md.name}.", namespace=md.namespace),
+                   involvedObject=ObjectReference(apiVersion=f"{GROUP}/v1", kind="CertificateRequest", name=md.name,
+                                                  namespace=md.namespace, uid=md.uid,
+                                                  resourceVersion=md.resourceVersion),
+                   type=etype, reason=reason, message=message, count=1, firstTimestamp=now, lastTimestamp=now,
+                   source=EventSource(component=EVENT_SOURCE), reportingComponent=EVENT_SOURCE)
+
+        self._unposted.append(ev)
+
+    def _post_events(self) -> None:
+        if not self._unposted:
+            return
+        events, self._unposted = self._unposted, []
+
+        async def post() -> None:
+            for ev in events:
+                try:
+                    await self.client.create(ev)
+                except Exception as e:  # noqa: BLE001 - events are best effort, as in client-go's recorder
+                    log.warning("could not post event %s on %s: %s", ev.reason, ev.involvedObject.name, e)
+
+        task = asyncio.create_task(post())
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
     # -- reconciling a request -----------------------------------------------------
     async def reconcile(self, obj) -> None:
         ref = (obj.spec or {}).get("issuerRef") or {}
@@ -205,6 +245,7 @@ class Controller:
                 conds["Ready"] = condition("Ready", "False", "Denied",
                                            "The CertificateRequest was denied by an approval controller")
                 await self._patch_status(obj, conds, failureTime=now_text())
+                self.event(obj, "Warning", "Denied", f"Certificate request has been denied: {deny}")
                 log.info("denied %s: %s", obj.metadata.name, deny)
                 return
             if not self.approve:
@@ -212,6 +253,7 @@ class Controller:
             conds["Approved"] = condition("Approved", "True", GROUP,
                                           "Certificate request has been approved by cert-manager.io")
             obj = await self._patch_status(obj, conds)
+            self.event(obj, "Normal", GROUP, "Certificate request has been approved by cert-manager.io")
         try:
             if issuer is None:
                 raise IssuerNotReady(f'Referenced "{kind}" not found: {kind.lower()}.{GROUP} '
@@ -222,6 +264,7 @@ class Controller:
             if not _same(conds.get("Ready"), pending):
                 conds["Ready"] = pending
                 await self._patch_status(obj, conds)
+                self.event(obj, "Normal", "IssuerNotReady", str(e))
             return
         await self._sign(obj, conds, ca_pem, ca_cert, ca_key)
 
@@ -281,11 +324,13 @@ class Controller:
             conds["InvalidRequest"] = condition("InvalidRequest", "True", "RequestParsingError", str(e))
             conds["Ready"] = condition("Ready", "False", "Failed", f"Failed to sign certificate: {e}")
             await self._patch_status(obj, conds, failureTime=now_text())
+            self.event(obj, "Warning", "RequestParsingError", f"Failed to sign certificate: {e}")
             log.info("invalid request %s: %s", obj.metadata.name, e)
             return
         conds["Ready"] = condition("Ready", "True", "Issued", "Certificate fetched from issuer successfully")
         await self._patch_status(obj, conds, certificate=base64.b64encode(cert_to_pem(cert).encode()).decode(),
                                  ca=base64.b64encode(ca_pem).decode())
+        self.event(obj, "Normal", "CertificateIssued", "Certificate fetched from issuer successfully")
         log.info("issued %s (%gs)", obj.metadata.name, lifetime)
 
     async def _patch_status(self, obj, conds: dict, **fields):
@@ -307,5 +352,5 @@ async def run(kubeconfig: str, namespace: str, approve: bool, cluster_resource_n
     await wait_for_stop_signal(f"mzsim certmanager-controller ready: namespace {namespace or 'all'}, "
                                f"approve={approve}")
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(task, *controller._events, return_exceptions=True)
     await client.close()

@@ -4,6 +4,7 @@ watches (with 410 Gone past it), merge patches, and optimistic concurrency."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
@@ -15,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from common.timefmt import now_text
+
+from . import kube_schema
 
 HISTORY = 10_000  # watch events kept; older resourceVersions get 410 Gone
 
@@ -29,15 +32,16 @@ _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apiserver's SimpleNameGenerat
 class KubeError(Exception):
     """Rendered as a Kubernetes Status body."""
 
-    def __init__(self, code: int, reason: str, message: str, causes: list[dict] | None = None):
+    def __init__(self, code: int, reason: str, message: str, causes: list[dict] | None = None,
+                 details: dict | None = None):
         super().__init__(message)
-        self.code, self.reason, self.message, self.causes = code, reason, message, causes
+        self.code, self.reason, self.message, self.causes, self.details = code, reason, message, causes, details
 
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
-        if self.causes:
-            body["details"] = {"causes": self.causes}
+        if self.causes or self.details:
+            body["details"] = {**(self.details or {}), **({"causes": self.causes} if self.causes else {})}
         return body
 
 
@@ -48,6 +52,9 @@ class Kind:
     plural: str
     kind: str
     namespaced: bool
+    singular: str = ""
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -58,13 +65,17 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
+CM = ("cert-manager",)
 KINDS = {k.plural: k for k in [
-    Kind("", "v1", "namespaces", "Namespace", False),
-    Kind("", "v1", "secrets", "Secret", True),
-    Kind("cert-manager.io", "v1", "certificaterequests", "CertificateRequest", True),
-    Kind("cert-manager.io", "v1", "issuers", "Issuer", True),
-    Kind("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", False),
+    Kind("", "v1", "namespaces", "Namespace", False, "namespace", ("ns",)),
+    Kind("", "v1", "secrets", "Secret", True, "secret"),
+    Kind("", "v1", "events", "Event", True, "event", ("ev",)),
+    Kind("cert-manager.io", "v1", "certificaterequests", "CertificateRequest", True, "certificaterequest",
+         ("cr", "crs"), CM),
+    Kind("cert-manager.io", "v1", "issuers", "Issuer", True, "issuer", (), CM),
+    Kind("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", False, "clusterissuer", (), CM),
 ]}
+EVENT_LIMIT = 1000  # Events kept (a real API server expires them after an hour); the oldest go first
 
 
 def merge_patch(target, patch):
@@ -77,6 +88,37 @@ def merge_patch(target, patch):
             out.pop(k, None)
         else:
             out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def strategic_merge_patch(target, patch):
+    """A strategic merge patch for the kinds served here, which have no lists
+    with merge keys: a merge patch that honours `$patch: replace|delete` and
+    `$deleteFromPrimitiveList/<field>`, and ignores the ordering directives
+    (`$setElementOrder/<field>`, `$retainKeys`) kubectl adds."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    directive = patch.get("$patch")
+    if directive == "delete":
+        return None
+    if directive == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith("$deleteFromPrimitiveList/"):
+            field = k.split("/", 1)[1]
+            if isinstance(out.get(field), list) and isinstance(v, list):
+                out[field] = [x for x in out[field] if x not in v]
+        elif k.startswith("$"):
+            continue
+        elif v is None:
+            out.pop(k, None)
+        else:
+            merged = strategic_merge_patch(out.get(k), v)
+            if merged is None:
+                out.pop(k, None)
+            else:
+                out[k] = merged
     return out
 
 
@@ -139,7 +181,38 @@ def validate_meta(kind: Kind, obj: dict) -> None:
         text = ", ".join(f'{f}: Invalid value: "{v}": {m}' for f, v, m in causes)
         raise KubeError(422, "Invalid", f'{kind.kind}{"." + kind.group if kind.group else ""} "{name}" is invalid: '
                         f"{text}", [{"reason": "FieldValueInvalid", "message": f'Invalid value: "{v}": {m}',
-                                     "field": f} for f, v, m in causes])
+                                     "field": f} for f, v, m in causes], {"name": name, "group": kind.group,
+                                                                          "kind": kind.kind})
+
+
+def check_schema(kind: Kind, obj: dict, validation: str, warnings: list[str] | None) -> dict:
+    """`obj` checked against its kind's schema, undeclared fields pruned: 422
+    for wrong types, missing required fields and unsupported values; for
+    undeclared fields a 400 (fieldValidation=Strict), a warning (Warn) or
+    nothing (Ignore), as kube-apiserver does."""
+    pruned, errs = kube_schema.validate(kind.kind, obj)
+    name = (obj.get("metadata") or {}).get("name", "")
+    if errs.invalid:
+        raise KubeError(422, "Invalid", f'{kind.kind}{"." + kind.group if kind.group else ""} "{name}" is invalid: '
+                        + ", ".join(f"{f}: {m}" for f, m in errs.invalid),
+                        [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in errs.invalid],
+                        {"name": name, "group": kind.group, "kind": kind.kind})
+    if errs.unknown:
+        text = ", ".join(f'unknown field "{u}"' for u in errs.unknown)
+        if validation == "Strict":
+            raise KubeError(400, "BadRequest", f'{kind.kind} in version "{kind.version}" cannot be handled as a '
+                            f"{kind.kind}: strict decoding error: {text}")
+        if validation == "Warn" and warnings is not None:
+            warnings.extend(f'unknown field "{u}"' for u in errs.unknown)
+    if kind.kind == "Secret" and pruned.get("stringData"):  # as the API server: stringData is write-only
+        data = dict(pruned.get("data") or {})
+        for k, v in pruned.pop("stringData").items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        pruned["data"] = data
+    pruned.pop("stringData", None)
+    if kind.kind == "Secret":
+        pruned.setdefault("type", "Opaque")
+    return pruned
 
 
 _SET_REQ = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
@@ -220,7 +293,10 @@ class KubeStore:
         self.objects: dict[tuple[str, str, str], dict] = {}  # (plural, namespace, name) -> object
         self.rv = 0
         self.events: deque = deque(maxlen=history)  # (rv, type, plural, namespace, object)
-        self.changed = asyncio.Condition()
+        # One wake-up per kind: a watch of CertificateRequests does not wake for
+        # every Event the controller posts. kind_rv: the newest change per kind.
+        self.changed: dict[str, asyncio.Condition] = {p: asyncio.Condition() for p in KINDS}
+        self.kind_rv: dict[str, int] = {}
         self.data_file = data_file
         if data_file and os.path.exists(data_file):
             with open(data_file) as f:
@@ -228,6 +304,9 @@ class KubeStore:
             self.rv = saved["rv"]
             for o in saved["objects"]:
                 self.objects[(o["plural"], o["namespace"], o["name"])] = o["object"]
+        self._event_keys: dict[tuple[str, str, str], None] = dict.fromkeys(sorted(
+            (k for k in self.objects if k[0] == "events"),
+            key=lambda k: int(self.objects[k]["metadata"]["resourceVersion"])))  # oldest first
 
     def _save(self) -> None:
         if not self.data_file:
@@ -251,8 +330,9 @@ class KubeStore:
     async def _record(self, etype: str, kind: Kind, ns: str, obj: dict) -> None:
         self.events.append((int(obj["metadata"]["resourceVersion"]), etype, kind.plural, ns, copy.deepcopy(obj)))
         self._save()
-        async with self.changed:
-            self.changed.notify_all()
+        self.kind_rv[kind.plural] = self.rv
+        async with self.changed[kind.plural]:
+            self.changed[kind.plural].notify_all()
 
     def _bump(self, obj: dict) -> None:
         self.rv += 1
@@ -266,10 +346,12 @@ class KubeStore:
 
     def list(self, kind: Kind, ns: str | None, labels: str = "", fields: str = "") -> list[dict]:
         lsel, fsel = parse_label_selector(labels), parse_field_selector(fields)
-        return [o for (p, n, _), o in sorted(self.objects.items())
-                if p == kind.plural and (ns is None or n == ns) and lsel(o) and fsel(o)]
+        found = [(key, o) for key, o in self.objects.items() if key[0] == kind.plural and (ns is None or key[1] == ns)]
+        return [o for _key, o in sorted(found, key=lambda item: item[0]) if lsel(o) and fsel(o)]
 
-    async def create(self, kind: Kind, ns: str, obj: dict) -> dict:
+    async def create(self, kind: Kind, ns: str, obj: dict, *, validation: str = "Warn",
+                     warnings: list[str] | None = None, dry_run: bool = False) -> dict:
+        """With `dry_run` (dryRun=All) everything is checked and nothing is stored."""
         obj = copy.deepcopy(obj)
         md = obj.setdefault("metadata", {})
         if not md.get("name"):
@@ -285,13 +367,30 @@ class KubeStore:
         validate_meta(kind, obj)
         if (kind.plural, ns, md["name"]) in self.objects:
             raise KubeError(409, "AlreadyExists", f'{kind.what} "{md["name"]}" already exists')
+        obj = check_schema(kind, obj, validation, warnings)
+        md = obj["metadata"]
+        for server_set in ("uid", "resourceVersion", "creationTimestamp"):
+            md.pop(server_set, None)
+        if kind.plural == "namespaces":
+            obj["status"] = {"phase": "Active"}
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now_text()
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+        if dry_run:
+            return obj
         self._bump(obj)
         self.objects[(kind.plural, ns, md["name"])] = obj
         await self._record("ADDED", kind, ns, obj)
+        if kind.plural == "events":
+            self._event_keys[(kind.plural, ns, md["name"])] = None
+            await self._expire_events()
         return obj
+
+    async def _expire_events(self) -> None:
+        """The oldest Events beyond EVENT_LIMIT go (kept in creation order: no sort per create)."""
+        while len(self._event_keys) > EVENT_LIMIT:
+            key = next(iter(self._event_keys))
+            await self.delete(KINDS["events"], key[1], key[2])
 
     def _precondition(self, kind: Kind, current: dict, obj: dict) -> None:
         """A resourceVersion in the body (PUT, or a patch) must be the current one."""
@@ -301,7 +400,8 @@ class KubeStore:
                             f'"{current["metadata"]["name"]}": the object has been modified; please apply your '
                             "changes to the latest version and try again")
 
-    async def replace(self, kind: Kind, ns: str, name: str, obj: dict, *, status_only: bool = False) -> dict:
+    async def replace(self, kind: Kind, ns: str, name: str, obj: dict, *, status_only: bool = False,
+                      validation: str = "Warn", warnings: list[str] | None = None, dry_run: bool = False) -> dict:
         current = self.get(kind, ns, name)
         body_name = (obj.get("metadata") or {}).get("name")
         if body_name and body_name != name:
@@ -309,30 +409,48 @@ class KubeStore:
                             f"the URL ({name})")
         self._precondition(kind, current, obj)
         new = _merge_parts(current, obj, status_only)
-        return await self._store_update(kind, ns, name, new)
+        return await self._store_update(kind, ns, name, new, validation, warnings, dry_run)
 
     async def patch(self, kind: Kind, ns: str, name: str, patch, *, status_only: bool = False,
-                    json_ops: bool = False) -> dict:
-        """A merge patch (dict), or with `json_ops` a JSON patch (list of operations)."""
+                    patch_type: str = "merge", validation: str = "Warn", warnings: list[str] | None = None,
+                    dry_run: bool = False) -> dict:
+        """A merge, strategic merge or server-side apply patch (a dict), or a JSON
+        patch (a list of operations). Server-side apply creates the object if
+        it is missing and otherwise merges what it sets (no field managers)."""
+        if patch_type == "apply" and (kind.plural, ns, name) not in self.objects:
+            if (patch.get("metadata") or {}).get("name", name) != name:
+                raise KubeError(400, "BadRequest", f"the name of the object does not match the name on the URL "
+                                f"({name})")
+            return await self.create(kind, ns, {**patch, "metadata": {**(patch.get("metadata") or {}), "name": name}},
+                                     validation=validation, warnings=warnings, dry_run=dry_run)
         current = self.get(kind, ns, name)
-        if json_ops:
+        if patch_type == "json":
             patched = json_patch(current, patch)  # preconditions come as "test" operations
         else:
             self._precondition(kind, current, patch)
-            patched = merge_patch(current, patch)
-        return await self._store_update(kind, ns, name, _merge_parts(current, patched, status_only))
+            merge = strategic_merge_patch if patch_type == "strategic" else merge_patch
+            patched = merge(current, patch)
+        return await self._store_update(kind, ns, name, _merge_parts(current, patched, status_only), validation,
+                                        warnings, dry_run)
 
-    async def _store_update(self, kind: Kind, ns: str, name: str, new: dict) -> dict:
+    async def _store_update(self, kind: Kind, ns: str, name: str, new: dict, validation: str = "Warn",
+                            warnings: list[str] | None = None, dry_run: bool = False) -> dict:
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
         validate_meta(kind, new)
+        new = check_schema(kind, new, validation, warnings)
+        if dry_run:
+            return new
         self._bump(new)
         self.objects[(kind.plural, ns, name)] = new
         await self._record("MODIFIED", kind, ns, new)
         return new
 
-    async def delete(self, kind: Kind, ns: str, name: str) -> dict:
+    async def delete(self, kind: Kind, ns: str, name: str, *, dry_run: bool = False) -> dict:
         obj = self.get(kind, ns, name)
+        if dry_run:
+            return obj
         del self.objects[(kind.plural, ns, name)]
+        self._event_keys.pop((kind.plural, ns, name), None)
         obj = copy.deepcopy(obj)
         self._bump(obj)
         await self._record("DELETED", kind, ns, obj)

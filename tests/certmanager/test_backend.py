@@ -271,7 +271,8 @@ async def test_a_wait_survives_an_api_server_restart_by_polling(tmp_path, caplog
     controller runs."""
     caplog.set_level(logging.INFO, logger="mzsim.ca.certmanager")
     env = KubeEnv(str(tmp_path))
-    api_args = ("--data", str(tmp_path / "objects.json"), "--token-file", str(tmp_path / "token"))
+    api_args = ("--data", str(tmp_path / "objects.json"), "--token-file", str(tmp_path / "token"),
+                "--tls-dir", str(tmp_path / "tls"))
     env.start_api(*api_args)
     try:
         setup = await setup_certmanager(env.kubeconfig, namespace=NAMESPACE)
