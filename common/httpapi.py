@@ -54,8 +54,9 @@ async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str
         raise BadRequest(f"request body must hold exactly one resource, found {len(docs)}")
     doc = docs[0]
     if isinstance(doc, dict) and "type" not in doc and "kind" not in doc and "apiVersion" not in doc:
-        # A bare Universal body without type/name: fill them in from the URL.
-        doc = {"type": kind, "name": name, **({"mesh": mesh} if mesh else {}), **doc}
+        # As Kuma: the body names its type, and it must be the URL's.
+        raise ValidationError([Violation("type", f"is required: add 'type: {kind}' to the body")],
+                              details="Resource does not match the URL")
     res = parse_resource(doc)
     causes: list[tuple[str, str]] = []
     if res.kind != kind:
