@@ -7,6 +7,7 @@ import uuid
 
 from aiohttp import web
 
+from common import datasource
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
 from common.signals import wait_for_stop_signal
@@ -24,6 +25,7 @@ log = logging.getLogger("mzsim.global")
 class GlobalCP:
     def __init__(self, config: GlobalConfig):
         self.config = config
+        datasource.configure(config.datasource)
         self.instance_id = f"global-{uuid.uuid4().hex[:8]}"
         os.makedirs(config.data_dir, exist_ok=True)
         self.config_store = Store(os.path.join(config.data_dir, "global.db"))

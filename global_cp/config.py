@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.datasource import DataSourceLimits
 from common.kds.protocol import Timing
 
 
@@ -38,4 +39,5 @@ class GlobalConfig:
     kds: KdsConfig = field(default_factory=KdsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
+    datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

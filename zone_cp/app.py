@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from common import datasource
 from common.ca.base import BackendContext
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
@@ -35,6 +36,7 @@ class Zone:
         if not config.name:
             raise ValueError("a zone needs a name: pass --name")
         self.config = config
+        datasource.configure(config.datasource)
         self.name = config.name
         self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.store = Store(os.path.join(config.data_dir, "zone.db"))

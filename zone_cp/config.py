@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.datasource import DataSourceLimits
 from common.kds.protocol import Timing
 
 from .issuance.config import IssuanceConfig
@@ -37,4 +38,5 @@ class ZoneConfig:
     mesh: str = "default"
     kds: ZoneKdsConfig = field(default_factory=ZoneKdsConfig)
     issuance: IssuanceConfig = field(default_factory=IssuanceConfig)
+    datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning, per backend type
