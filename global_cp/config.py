@@ -8,6 +8,8 @@ from common.config import duration_field
 from common.datasource import DataSourceLimits
 from common.kds.protocol import Timing
 
+from .lifecycle import StoreConfig
+
 
 @dataclass
 class KdsConfig(Timing):
@@ -38,6 +40,7 @@ class GlobalConfig:
     kubeconfig: str = ""  # lets global test-issue from certmanager backends
     kds: KdsConfig = field(default_factory=KdsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
     datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

@@ -37,6 +37,7 @@ CASES = [
      '"type": "builtin", "conf": {"caCert": {"RSAbits": ' + "9" * 5000 + "}}}]}}", "application/json",
      "mtls.backends[0].conf.caCert.RSAbits"),
     ("no type", '{"name": "nt"}', "application/json", "type"),
+    ("type not the path's", '{"type": "GlobalSecret", "name": "l", "data": "eA=="}', "application/json", "type"),
     ("type is a list", '{"type": ["Mesh"], "name": "nt"}', "application/json", "type"),
     ("name is a dict", '{"type": "Mesh", "name": {"a": 1}}', "application/json", "name"),
 ]
