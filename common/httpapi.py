@@ -2,6 +2,7 @@
 body limits, reading Universal/Kubernetes YAML or JSON bodies, Prometheus."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -49,7 +50,8 @@ async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str
     """Parse a PUT body (JSON or YAML, Universal or Kubernetes form) and check it
     matches the URL's kind, name and mesh."""
     text = await request.text()
-    docs = load_documents(text, "request body")
+    # Off the event loop: a big YAML body takes the pure-Python parser a while, and KDS sessions must not wait.
+    docs = await asyncio.to_thread(load_documents, text, "request body")
     if len(docs) != 1:
         raise BadRequest(f"request body must hold exactly one resource, found {len(docs)}")
     doc = docs[0]

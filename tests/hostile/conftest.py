@@ -15,6 +15,10 @@ KEEP = {"type": "Mesh", "name": "keep", "logging": {"backends": [
     {"name": "file-1", "type": "file", "conf": {"path": "/tmp/keep.log"}}]}}
 
 
+FRAME = 256 * 1024  # global's KDS frame limit here
+BATCH = 1024 * 1024  # and its limit for one received batch
+
+
 class Hostile:
     def __init__(self, g: Global, z: Zone):
         self.g, self.z = g, z
@@ -25,6 +29,9 @@ class Hostile:
         """The zone's session survived and `keep` is the same on global and on the zone."""
         status = self.g.zone_status(self.z.name)
         assert status and status["active"], status
+        if status["connectTime"] != self.connect_time:
+            print(f"===== zone log =====\n{self.z.proc.log()[-4000:]}\n===== global log =====\n"
+                  f"{self.g.proc.log()[-4000:]}")
         assert status["connectTime"] == self.connect_time, "the zone lost its session"
         for side in (self.g, self.z):
             code, mesh = side.get("/meshes/keep")
@@ -42,7 +49,8 @@ class Hostile:
 @pytest.fixture(scope="package")
 def hostile():
     d = new_workdir("mzsim-hostile-")
-    g = Global(d, env={"MZSIM_KDS_LIVENESS_TIMEOUT": "5s"}).start()
+    g = Global(d, env={"MZSIM_KDS_LIVENESS_TIMEOUT": "5s", "MZSIM_KDS_MAX_FRAME_BYTES": str(FRAME),
+                       "MZSIM_KDS_MAX_BATCH_BYTES": str(BATCH)}).start()
     z = Zone(d, "hz", g).start()
     ok = False
     try:
