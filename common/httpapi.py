@@ -6,11 +6,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .config import duration_field
 from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation, bind_error
 from .metrics import Registry
 from .resources import Resource, load_documents, parse_resource, to_universal
@@ -92,8 +94,27 @@ def metrics_handler(registry: Registry) -> Callable[[web.Request], Awaitable[web
     return handler
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+@dataclass
+class HttpLimits:
+    """`http:` in both processes' configuration. aiohttp's idle timer runs from the connection's
+    start and after each response until a whole request head has arrived, so `keepalive_timeout`
+    bounds both idle keep-alive connections and a request head that trickles in (slowloris)."""
+
+    keepalive_timeout: float = duration_field(15.0, "close a connection idle (or still sending its request "
+                                                    "head) for this long")
+    max_line_size: int = 8190  # the request line
+    max_field_size: int = 8190  # one header
+    max_headers: int = 100
+
+
+async def start_site(app: web.Application, host: str, port: int, limits: HttpLimits | None = None) -> web.AppRunner:
+    limits = limits or HttpLimits()
+    if limits.keepalive_timeout <= 0:
+        raise BadRequest("configuration http.keepalive_timeout must be positive: 0 would keep idle "
+                         "connections open forever")
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, keepalive_timeout=limits.keepalive_timeout,
+                           max_line_size=limits.max_line_size, max_field_size=limits.max_field_size,
+                           max_headers=limits.max_headers)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:

@@ -49,7 +49,8 @@ class GlobalCP:
         return app
 
     async def start(self) -> None:
-        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
+                                       self.config.http)
         await self.kds.start()
         log.info("global %s: API on http://%s:%d, KDS on ws://%s:%d/kds, data in %s", self.instance_id,
                  self.config.host, self.config.api_port, self.config.host, self.config.kds_port,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from common.ca.settings import BackendSettings
 from common.config import duration_field
 from common.datasource import DataSourceLimits
+from common.httpapi import HttpLimits
 from common.kds.protocol import Timing
 
 from .lifecycle import StoreConfig
@@ -43,4 +44,5 @@ class GlobalConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
     datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
+    http: HttpLimits = field(default_factory=HttpLimits)  # the API server's connection limits
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

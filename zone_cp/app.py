@@ -120,7 +120,8 @@ class Zone:
             dps = simulated_dataplanes(self.name, self.config.dataplanes, self.config.services, self.config.mesh)
             self.store.apply(dps, [])
         await self.engine.start()
-        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
+                                       self.config.http)
         self._insight_task = asyncio.create_task(self._insight_loop())
         if self.kds:
             self.kds.start()
