@@ -125,9 +125,10 @@ def load_yaml_all(text: str, source: str = "<input>") -> list[Any]:
             raise
         except BadRequest:
             pass  # YAML flow style, e.g. {a: b}: YAML decides
-    loader = _BoundedLoader(text)
-    loader.source = source
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # the reader checks characters here already
+        loader.source = source
         docs = []
         while loader.check_data():
             d = loader.get_data()
@@ -144,7 +145,8 @@ def load_yaml_all(text: str, source: str = "<input>") -> list[Any]:
     except (ValueError, TypeError, RecursionError) as e:  # e.g. an unhashable key
         raise BadRequest(f"{source}: cannot parse YAML/JSON: {type(e).__name__}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')

@@ -3,6 +3,7 @@ body limits, reading Universal/Kubernetes YAML or JSON bodies, Prometheus."""
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -51,7 +52,10 @@ def make_error_middleware() -> Middleware:
 async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str | None = None) -> Resource:
     """Parse a PUT body (JSON or YAML, Universal or Kubernetes form) and check it
     matches the URL's kind, name and mesh."""
-    text = await request.text()
+    try:
+        text = (await request.read()).decode(request.charset or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequest("request body is not UTF-8 text; send JSON or YAML") from None
     # Off the event loop: a big YAML body takes the pure-Python parser a while, and KDS sessions must not wait.
     docs = await asyncio.to_thread(load_documents, text, "request body")
     if len(docs) != 1:
@@ -85,6 +89,16 @@ def page(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data, indent=2), status=status, content_type="application/json")
+
+
+def openapi_handler(package: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /openapi.yaml: the package's own OpenAPI 3 document (a copy is kept in docs/)."""
+    text = importlib.resources.files(package).joinpath("openapi.yaml").read_text()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="application/yaml")
+
+    return handler
 
 
 def metrics_handler(registry: Registry) -> Callable[[web.Request], Awaitable[web.Response]]:

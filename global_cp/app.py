@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 
 from common import datasource
-from common.httpapi import make_error_middleware, start_site
+from common.httpapi import make_error_middleware, openapi_handler, start_site
 from common.metrics import Registry
 from common.signals import wait_for_stop_signal
 from common.store import Store
@@ -46,6 +46,7 @@ class GlobalCP:
         api = GlobalApi(self.config, self.config_store, self.zone_store, self.zones, self.tokens, self.metrics,
                         self.instance_id)
         app.add_routes(api.routes())
+        app.router.add_get("/openapi.yaml", openapi_handler("global_cp"))
         return app
 
     async def start(self) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from common import datasource
 from common.ca.base import BackendContext
-from common.httpapi import make_error_middleware, start_site
+from common.httpapi import make_error_middleware, openapi_handler, start_site
 from common.metrics import Registry
 from common.resources import Resource
 from common.signals import wait_for_stop_signal
@@ -113,6 +113,7 @@ class Zone:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
         api = ZoneApi(self.name, self.config.environment, self.store, self.engine, self.metrics, self.status)
         app.add_routes(api.routes())
+        app.router.add_get("/openapi.yaml", openapi_handler("zone_cp"))
         return app
 
     async def start(self) -> None:
