@@ -16,15 +16,17 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from mzsim.launcher import Global, new_workdir
+from mzsim.launcher import Global, Zone, new_workdir, wait_connected
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 GLOBAL_SPEC = os.path.join(ROOT, "docs", "openapi-global.yaml")
+ZONE_SPEC = os.path.join(ROOT, "docs", "openapi-zone.yaml")
 MAX_EXAMPLES = 40  # per operation: the run stays around a minute on two shared cores
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 schema = schemathesis.openapi.from_path(GLOBAL_SPEC)
-generated = {"cases": 0}
+zone_schema = schemathesis.openapi.from_path(ZONE_SPEC)
+generated = {"cases": 0, "zone cases": 0}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,8 @@ def fuzz_global():
     yield g
     log = g.proc.log()
     g.proc.stop()
-    print(f"\nschemathesis: {generated['cases']} generated cases against global")
+    print(f"\nschemathesis: {generated['cases']} generated cases against global, "
+          f"{generated['zone cases']} against a zone")
     assert "Traceback" not in log, log[-4000:]
     shutil.rmtree(d, ignore_errors=True)
 
@@ -47,6 +50,25 @@ def test_global_api_contract(case, fuzz_global):
     generated["cases"] += 1
     response = case.call(base_url=fuzz_global.api, timeout=10)
     case.validate_response(response, checks=CHECKS)
+
+
+@zone_schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES // 2, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_zone_api_contract(case, fuzz_zone):
+    generated["zone cases"] += 1
+    response = case.call(base_url=fuzz_zone.api, timeout=10)
+    case.validate_response(response, checks=CHECKS)
+
+
+@pytest.fixture(scope="module")
+def fuzz_zone(fuzz_global):
+    z = Zone(fuzz_global.workdir, "fuzz-zone", fuzz_global).start()
+    wait_connected(z)
+    yield z
+    log = z.proc.log()
+    z.proc.stop()
+    assert "Traceback" not in log, log[-4000:]
 
 
 def test_the_spec_is_served_and_kept_in_docs(hostile):
