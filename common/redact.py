@@ -30,8 +30,8 @@ def remember(raw: bytes | str) -> None:
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     candidates = {text, text.strip(), *(line.strip() for line in text.splitlines())}
     fresh = [c for c in candidates if len(c) >= MIN_LEN and not c.startswith("-----")]
-    if not fresh:
-        return
+    if not fresh or all(c in _values for c in fresh):
+        return  # the common case: a backend reads the same token again
     global _ordered
     with _lock:
         for c in fresh:
