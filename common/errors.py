@@ -9,6 +9,8 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from .redact import scrub
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -29,21 +31,22 @@ class MzsimError(Exception):
     title = "Internal error"
 
     def __init__(self, details: str, causes: list[Violation] | None = None):
+        details = scrub(details)  # common/redact: no value read from a data source in any error
         super().__init__(details)
         self.details = details
-        self.causes = list(causes or [])
+        self.causes = [Violation(c.field, scrub(c.message)) for c in causes or []]
 
     def body(self) -> dict[str, Any]:
         return {
             "title": self.title,
-            "details": self.details,
-            "causes": [c.as_dict() for c in self.causes],
+            "details": scrub(self.details),
+            "causes": [{"field": c.field, "message": scrub(c.message)} for c in self.causes],
         }
 
     def __str__(self) -> str:
         if not self.causes:
-            return self.details
-        return self.details + ": " + "; ".join(str(c) for c in self.causes)
+            return scrub(self.details)
+        return scrub(self.details + ": " + "; ".join(str(c) for c in self.causes))
 
 
 class ValidationError(MzsimError):
@@ -102,6 +105,7 @@ class BackendError(MzsimError):
     title = "CA backend error"
 
     def __init__(self, message: str, *, retryable: bool = True, field_path: str = ""):
+        message = scrub(message)
         super().__init__(message, [Violation(field_path, message)] if field_path else [])
         self.message = message
         self.retryable = retryable
@@ -133,9 +137,9 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, MzsimError):
         fielded = [str(c) for c in exc.causes if c.field]
         if fielded:
-            return "; ".join(fielded)
-        return getattr(exc, "message", None) or exc.details
-    return str(exc) or type(exc).__name__
+            return scrub("; ".join(fielded))
+        return scrub(getattr(exc, "message", None) or exc.details)
+    return scrub(str(exc)) or type(exc).__name__
 
 
 class PortInUse(Exception):

@@ -2,14 +2,18 @@
 body limits, reading Universal/Kubernetes YAML or JSON bodies, Prometheus."""
 from __future__ import annotations
 
+import asyncio
+import importlib.resources
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .config import duration_field
 from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation, bind_error
 from .metrics import Registry
 from .resources import Resource, load_documents, parse_resource, to_universal
@@ -48,14 +52,19 @@ def make_error_middleware() -> Middleware:
 async def read_resource(request: web.Request, *, kind: str, name: str, mesh: str | None = None) -> Resource:
     """Parse a PUT body (JSON or YAML, Universal or Kubernetes form) and check it
     matches the URL's kind, name and mesh."""
-    text = await request.text()
-    docs = load_documents(text, "request body")
+    try:
+        text = (await request.read()).decode(request.charset or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequest("request body is not UTF-8 text; send JSON or YAML") from None
+    # Off the event loop: a big YAML body takes the pure-Python parser a while, and KDS sessions must not wait.
+    docs = await asyncio.to_thread(load_documents, text, "request body")
     if len(docs) != 1:
         raise BadRequest(f"request body must hold exactly one resource, found {len(docs)}")
     doc = docs[0]
     if isinstance(doc, dict) and "type" not in doc and "kind" not in doc and "apiVersion" not in doc:
-        # A bare Universal body without type/name: fill them in from the URL.
-        doc = {"type": kind, "name": name, **({"mesh": mesh} if mesh else {}), **doc}
+        # As Kuma: the body names its type, and it must be the URL's.
+        raise ValidationError([Violation("type", f"is required: add 'type: {kind}' to the body")],
+                              details="Resource does not match the URL")
     res = parse_resource(doc)
     causes: list[tuple[str, str]] = []
     if res.kind != kind:
@@ -82,6 +91,16 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data, indent=2), status=status, content_type="application/json")
 
 
+def openapi_handler(package: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /openapi.yaml: the package's own OpenAPI 3 document (a copy is kept in docs/)."""
+    text = importlib.resources.files(package).joinpath("openapi.yaml").read_text()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="application/yaml")
+
+    return handler
+
+
 def metrics_handler(registry: Registry) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=registry.render(), content_type="text/plain")
@@ -89,8 +108,27 @@ def metrics_handler(registry: Registry) -> Callable[[web.Request], Awaitable[web
     return handler
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+@dataclass
+class HttpLimits:
+    """`http:` in both processes' configuration. aiohttp's idle timer runs from the connection's
+    start and after each response until a whole request head has arrived, so `keepalive_timeout`
+    bounds both idle keep-alive connections and a request head that trickles in (slowloris)."""
+
+    keepalive_timeout: float = duration_field(15.0, "close a connection idle (or still sending its request "
+                                                    "head) for this long")
+    max_line_size: int = 8190  # the request line
+    max_field_size: int = 8190  # one header
+    max_headers: int = 100
+
+
+async def start_site(app: web.Application, host: str, port: int, limits: HttpLimits | None = None) -> web.AppRunner:
+    limits = limits or HttpLimits()
+    if limits.keepalive_timeout <= 0:
+        raise BadRequest("configuration http.keepalive_timeout must be positive: 0 would keep idle "
+                         "connections open forever")
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, keepalive_timeout=limits.keepalive_timeout,
+                           max_line_size=limits.max_line_size, max_field_size=limits.max_field_size,
+                           max_headers=limits.max_headers)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:

@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from .errors import BadRequest, ValidationError, Violation
+from .bounded import load_yaml_all
+from .errors import BadRequest, ValidationError, Violation, Violations
+from .schema.labels import check_labels
 
 SYSTEM_NAMESPACE = "kong-mesh-system"
 K8S_API_VERSION = "kuma.io/v1alpha1"
@@ -112,15 +114,16 @@ _UNIVERSAL_RESERVED = {"type", "name", "mesh", "creationTime", "modificationTime
 
 
 def load_documents(text: str, source: str = "<input>") -> list[Any]:
-    """YAML (a superset of JSON) with any number of documents. Errors say where."""
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise BadRequest(f"{source}: cannot parse YAML/JSON{where}: {problem}") from None
-    return docs
+    """YAML (a superset of JSON) with any number of documents, within common/bounded's
+    limits (depth, aliases, numbers). Errors say where."""
+    return load_yaml_all(text, source)
+
+
+def _labels(value: Any, path: str) -> dict[str, str]:
+    v = Violations()
+    check_labels(v, value, path)
+    v.raise_if_any()
+    return dict(value)
 
 
 LOOKS_LIKE = ("a resource has 'type' and 'name' (Universal: type: Mesh, name: default) or 'apiVersion', 'kind' "
@@ -140,13 +143,13 @@ def _parse_universal(doc: dict, default_mesh: str | None) -> Resource:
     kind = doc.get("type")
     if kind is None:
         raise ValidationError([Violation("type", f"is missing: this document holds no resource; {LOOKS_LIKE}")])
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValidationError([Violation("type", f"unknown type {kind!r}; use one of {', '.join(KINDS)}")])
     info = KINDS[kind]
     name = doc.get("name")
     causes = []
     if not isinstance(name, str) or not name:
-        causes.append(Violation("name", "cannot be empty"))
+        causes.append(Violation("name", "cannot be empty" if not name else "must be a string"))
     mesh = doc.get("mesh", default_mesh)
     if info.mesh_scoped and not mesh:
         causes.append(Violation("mesh", f"a {kind} belongs to a mesh: set 'mesh'"))
@@ -156,7 +159,7 @@ def _parse_universal(doc: dict, default_mesh: str | None) -> Resource:
         raise ValidationError(causes)
     assert isinstance(name, str)  # checked above
     spec = {k: copy.deepcopy(v) for k, v in doc.items() if k not in _UNIVERSAL_RESERVED}
-    meta = {"labels": dict(doc["labels"])} if isinstance(doc.get("labels"), dict) else {}
+    meta = {"labels": _labels(doc["labels"], "labels")} if doc.get("labels") is not None else {}
     return Resource(kind, name, mesh if info.mesh_scoped else None, spec, meta)
 
 
@@ -166,12 +169,14 @@ def _parse_kubernetes(doc: dict) -> Resource:
     if not isinstance(metadata, dict) or not metadata.get("name"):
         raise ValidationError([Violation("metadata.name", "cannot be empty")])
     name = metadata["name"]
-    labels = metadata.get("labels") or {}
+    if not isinstance(name, str):
+        raise ValidationError([Violation("metadata.name", "must be a string")])
+    labels = _labels(metadata.get("labels") or {}, "metadata.labels")
     if kind == "Secret":
         return _parse_kubernetes_secret(doc, name, metadata, labels)
     if doc.get("apiVersion") != K8S_API_VERSION:
         raise ValidationError([Violation("apiVersion", f"must be {K8S_API_VERSION!r} for kind {kind!r}")])
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValidationError([Violation("kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")])
     info = KINDS[kind]
     spec = doc.get("spec", {}) or {}

@@ -15,13 +15,14 @@ from common.httpapi import json_response, metrics_handler, page, read_resource, 
 from common.kds.kinds import syncs_down
 from common.metrics import Registry
 from common.resources import Resource, to_universal
-from common.store import RemovalKey, Store
+from common.store import Store
 from common.tokens import ZoneTokens
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
 
 from .config import GlobalConfig
 from .dashboard import dashboard_handler
+from .lifecycle import delete_mesh, missing_secrets
 from .mtls_check import prepare_mesh, reported_services, services_to_test
 from .zones import ZoneRegistry
 
@@ -106,7 +107,8 @@ class GlobalApi:
             warnings: list[str] = []
             try:
                 extra = await asyncio.wait_for(prepare_mesh(res, previous, ctx, skip_test_issue_types=skip,
-                                                            services=services, warnings=warnings),
+                                                            services=services, warnings=warnings,
+                                                            also=missing_secrets(res, self.store)),
                                                self.config.mtls.test_issue_timeout)
             except TimeoutError:
                 raise ValidationError([Violation("mtls", "test issue timed out after "
@@ -134,10 +136,10 @@ class GlobalApi:
 
     async def delete_mesh(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        self._get("Mesh", name)
-        secrets: list[RemovalKey] = [("Secret", name, s.name) for s in self.store.list("Secret", name)]
-        self.store.apply([], [("Mesh", None, name), *secrets])
-        log.info("mesh %s deleted with %d secrets", name, len(secrets))
+        async with self._mesh_lock:  # never interleaved with a PUT of the same mesh (its CA secrets)
+            self._get("Mesh", name)
+            owned, reported = delete_mesh(self.store, self.zone_store, name, unsafe=self.config.store.unsafe_delete)
+        log.info("mesh %s deleted with %d mesh-scoped resources (%d reported by zones)", name, owned, reported)
         return json_response({})
 
     # -- secrets ---------------------------------------------------------------

@@ -7,7 +7,8 @@ import uuid
 
 from aiohttp import web
 
-from common.httpapi import make_error_middleware, start_site
+from common import datasource
+from common.httpapi import make_error_middleware, openapi_handler, start_site
 from common.metrics import Registry
 from common.signals import wait_for_stop_signal
 from common.store import Store
@@ -24,6 +25,7 @@ log = logging.getLogger("mzsim.global")
 class GlobalCP:
     def __init__(self, config: GlobalConfig):
         self.config = config
+        datasource.configure(config.datasource)
         self.instance_id = f"global-{uuid.uuid4().hex[:8]}"
         os.makedirs(config.data_dir, exist_ok=True)
         self.config_store = Store(os.path.join(config.data_dir, "global.db"))
@@ -44,10 +46,12 @@ class GlobalCP:
         api = GlobalApi(self.config, self.config_store, self.zone_store, self.zones, self.tokens, self.metrics,
                         self.instance_id)
         app.add_routes(api.routes())
+        app.router.add_get("/openapi.yaml", openapi_handler("global_cp"))
         return app
 
     async def start(self) -> None:
-        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
+                                       self.config.http)
         await self.kds.start()
         log.info("global %s: API on http://%s:%d, KDS on ws://%s:%d/kds, data in %s", self.instance_id,
                  self.config.host, self.config.api_port, self.config.host, self.config.kds_port,

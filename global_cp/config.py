@@ -5,7 +5,11 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.datasource import DataSourceLimits
+from common.httpapi import HttpLimits
 from common.kds.protocol import Timing
+
+from .lifecycle import StoreConfig
 
 
 @dataclass
@@ -37,5 +41,8 @@ class GlobalConfig:
     kubeconfig: str = ""  # lets global test-issue from certmanager backends
     kds: KdsConfig = field(default_factory=KdsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
+    datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
+    http: HttpLimits = field(default_factory=HttpLimits)  # the API server's connection limits
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

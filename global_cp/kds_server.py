@@ -14,9 +14,9 @@ from websockets.http11 import Request, Response
 
 from common.errors import bind_error
 from common.kds.adapters import StoreSource
-from common.kds.driver import Driver, PeerClosed, SessionHooks
+from common.kds.driver import Driver, PeerClosed, SessionHooks, close_reason, limited
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
-from common.kds.messages import FrameError, decode, encode
+from common.kds.messages import CLOSE_SILENT, FrameError, decode, encode
 from common.kds.protocol import (
     BatchNacked,
     Event,
@@ -110,6 +110,7 @@ class KdsServer:
         wake = asyncio.Event()
         self._wakeups[id(ws)] = wake
         reason = "connection closed"
+        close_code = 1000
         self.m_sessions.inc()
         try:
             # The zone speaks first (hello); the hooks register the session on it.
@@ -117,9 +118,9 @@ class KdsServer:
                 raw = await asyncio.wait_for(ws.recv(), self.config.liveness_timeout)
                 hello = decode(raw)
             except TimeoutError:
-                raise ProtocolError("no hello within the liveness timeout") from None
+                raise ProtocolError("no hello within the liveness timeout", CLOSE_SILENT) from None
             except FrameError as e:
-                raise ProtocolError(f"bad hello: {e}") from None
+                raise ProtocolError(f"bad hello: {e}", e.code) from None
             now = time.monotonic()
             await driver.process(session.receive(hello, now), now)
             await driver.run(wake)
@@ -127,7 +128,8 @@ class KdsServer:
             reason = str(e)
         except ProtocolError as e:
             reason = str(e)
-            log.warning("zone %s: %s; closing", zone, e)
+            limited.warning(log, f"zone {zone}", "zone %s: %s; closing (%d)", zone, e, e.code)
+            close_code = e.code
             try:
                 await ws.send(encode({"type": "error", "message": reason}))
             except ConnectionClosed:
@@ -140,7 +142,7 @@ class KdsServer:
             if hooks.sub is not None:
                 self.zones.disconnected(hooks.sub, zone, reason)
                 log.info("zone %s disconnected: %s", zone, reason)
-            await ws.close()
+            await ws.close(close_code, close_reason(reason))
 
 
 class _ZoneHooks(SessionHooks):
@@ -156,7 +158,7 @@ class _ZoneHooks(SessionHooks):
 
     def on_bad_frame(self, err: FrameError) -> None:
         self.server.m_bad_frames.inc()
-        log.warning("zone %s sent a bad frame: %s", self.session.zone, err)
+        limited.warning(log, f"bad frame {self.session.zone}", "zone %s sent a bad frame: %s", self.session.zone, err)
 
     def on_event(self, event: Event) -> None:
         zone = self.session.zone

@@ -93,16 +93,17 @@ def _with_pending(ctx: BackendContext, pending: dict[tuple[str, str], Resource])
 
 async def prepare_mesh(mesh: Resource, previous: Resource | None, ctx: BackendContext, *,
                        skip_test_issue_types: frozenset[str] = frozenset(),
-                       services: list[str] | None = None, warnings: list[str] | None = None) -> list[Resource]:
+                       services: list[str] | None = None, warnings: list[str] | None = None,
+                       also: Iterable[int] = ()) -> list[Resource]:
     """`services`: the kuma.io/service names to test-issue for (services_to_test); `warnings`
-    collects what the backends warn about."""
+    collects what the backends warn about; `also`: backends to prepare even if unchanged."""
     services = services or [TEST_SERVICE]
     backends = _mtls(mesh).get("backends") or []
     pending: dict[tuple[str, str], Resource] = {}
     check_ctx = _with_pending(ctx, pending)
     built: list[CABackend] = []
     try:
-        for i in backends_to_check(mesh, previous):
+        for i in sorted(set(backends_to_check(mesh, previous)) | set(also)):
             spec = backends[i]
             name = spec.get("name", "")
             field = f"mtls.backends[{i}]"

@@ -15,6 +15,8 @@ import os
 import pkgutil
 import sys
 
+from common.redact import install_log_filter
+
 from . import commands
 from .extras import MissingExtra
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_filter()  # values read from data sources never reach a log line
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

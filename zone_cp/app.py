@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from common import datasource
 from common.ca.base import BackendContext
-from common.httpapi import make_error_middleware, start_site
+from common.httpapi import make_error_middleware, openapi_handler, start_site
 from common.metrics import Registry
 from common.resources import Resource
 from common.signals import wait_for_stop_signal
@@ -35,6 +36,7 @@ class Zone:
         if not config.name:
             raise ValueError("a zone needs a name: pass --name")
         self.config = config
+        datasource.configure(config.datasource)
         self.name = config.name
         self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.store = Store(os.path.join(config.data_dir, "zone.db"))
@@ -111,6 +113,7 @@ class Zone:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
         api = ZoneApi(self.name, self.config.environment, self.store, self.engine, self.metrics, self.status)
         app.add_routes(api.routes())
+        app.router.add_get("/openapi.yaml", openapi_handler("zone_cp"))
         return app
 
     async def start(self) -> None:
@@ -118,7 +121,8 @@ class Zone:
             dps = simulated_dataplanes(self.name, self.config.dataplanes, self.config.services, self.config.mesh)
             self.store.apply(dps, [])
         await self.engine.start()
-        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
+                                       self.config.http)
         self._insight_task = asyncio.create_task(self._insight_loop())
         if self.kds:
             self.kds.start()

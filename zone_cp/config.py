@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from common.ca.settings import BackendSettings
 from common.config import duration_field
+from common.datasource import DataSourceLimits
+from common.httpapi import HttpLimits
 from common.kds.protocol import Timing
 
 from .issuance.config import IssuanceConfig
@@ -37,4 +39,6 @@ class ZoneConfig:
     mesh: str = "default"
     kds: ZoneKdsConfig = field(default_factory=ZoneKdsConfig)
     issuance: IssuanceConfig = field(default_factory=IssuanceConfig)
+    datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
+    http: HttpLimits = field(default_factory=HttpLimits)  # the API server's connection limits
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning, per backend type

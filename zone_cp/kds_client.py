@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from common.backoff import backoff_delay
 from common.kds.adapters import StoreSource
-from common.kds.driver import Driver, SessionHooks
+from common.kds.driver import Driver, PeerClosed, SessionHooks, close_reason, limited
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
 from common.kds.messages import FrameError
 from common.kds.protocol import BatchNacked, Event, ProtocolError, Welcomed, ZoneSession
@@ -41,6 +41,7 @@ class KdsClient:
         self.session: ZoneSession | None = None
         self.connected = False
         self.last_error = ""
+        self.disconnect_reason = ""  # why the last session ended, with its close code
         self.connects = 0
         self.global_instance = ""
         self.global_store_id = ""  # from the current session's welcome
@@ -77,6 +78,7 @@ class KdsClient:
             "appliedVersion": version,
             "globalVersion": s.welcome.get("version") if s and s.welcome else None,
             "lastError": self.last_error,
+            "disconnectReason": self.disconnect_reason,
             "connects": self.connects,
             "removedByGlobal": dict(self.removed),
             "upstream": {
@@ -138,6 +140,13 @@ class KdsClient:
             except asyncio.CancelledError:
                 await ws.close(1001, "zone shutting down")
                 raise
+            except PeerClosed as e:
+                self.disconnect_reason = str(e)
+                raise
+            except ProtocolError as e:  # ours to report: tell global why, with the code
+                self.disconnect_reason = str(e)
+                await ws.close(e.code, close_reason(str(e)))
+                raise
 
     def _on_welcome(self, welcome: dict[str, Any]) -> None:
         self.connected = True
@@ -160,4 +169,5 @@ class _GlobalHooks(SessionHooks):
             log.warning("zone %s: global rejected upstream batch: %s", self.client.zone, event.error)
 
     def on_bad_frame(self, err: FrameError) -> None:
-        log.warning("zone %s: bad frame from global: %s", self.client.zone, err)
+        limited.warning(log, f"bad frame {self.client.zone}", "zone %s: bad frame from global: %s", self.client.zone,
+                        err)

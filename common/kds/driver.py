@@ -23,7 +23,7 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from .adapters import Sink, Source
-from .messages import FrameError, decode, encode
+from .messages import CLOSE_INTERNAL, FrameError, decode, encode
 from .protocol import (
     BatchReceived,
     Event,
@@ -40,6 +40,37 @@ from .protocol import (
 
 class PeerClosed(ProtocolError):
     """The connection closed (the peer left or the network broke)."""
+
+
+class LogLimiter:
+    """At most one line per `interval` per key; the next line says how many were held back."""
+
+    def __init__(self, interval: float = 10.0, max_keys: int = 10_000) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warning(self, log: logging.Logger, key: str, fmt: str, *args: object) -> None:
+        now = time.monotonic()
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self.interval:
+            self._last[key] = (last, held + 1)
+            return
+        if len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        suffix = f" ({held} more like it in the last {self.interval:g}s not logged)" if held else ""
+        log.warning(fmt + "%s", *args, suffix)
+
+
+# Bad frames and refused resources, per peer: a hostile or broken peer cannot flood the log.
+limited = LogLimiter()
+
+
+def close_reason(reason: str) -> str:
+    """A websocket close reason is at most 123 bytes."""
+    raw = reason.encode()
+    return reason if len(raw) <= 123 else raw[:120].decode(errors="ignore") + "..."
 
 
 class SessionHooks:
@@ -91,9 +122,10 @@ class Driver:
                 for f in ev.frames:
                     await self.ws.send(encode(f))
             elif isinstance(ev, Refused):
-                self.log.error("not sent to %s: %s: %s", self.peer, ev.resource, ev.reason)
+                limited.warning(self.log, f"refused {self.peer}", "not sent to %s: %s: %s", self.peer, ev.resource,
+                                ev.reason)
             elif isinstance(ev, SessionFailed):
-                raise ProtocolError(ev.reason)
+                raise ProtocolError(ev.reason, ev.code)
             else:
                 self.hooks.on_event(ev)
 
@@ -105,9 +137,17 @@ class Driver:
             self.hooks.on_bad_frame(e)
             await self.process(self.session.bad_frame(e, now), now)
             return
-        events = self.session.receive(msg, now)
-        self.hooks.on_frame(msg)
-        await self.process(events, now)
+        try:
+            events = self.session.receive(msg, now)
+            self.hooks.on_frame(msg)
+            await self.process(events, now)
+        except (ProtocolError, ConnectionClosed, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a frame must never take the handler down with a traceback
+            limited.warning(self.log, f"internal {self.peer}", "frame from %s could not be handled: %s: %s",
+                            self.peer, type(e).__name__, e)
+            raise ProtocolError(f"internal error handling a {msg.get('type')} frame ({type(e).__name__})",
+                                CLOSE_INTERNAL) from None
 
     async def run(self, wake: asyncio.Event) -> None:
         """Run until the connection or the protocol fails; raises PeerClosed or ProtocolError."""

@@ -41,7 +41,17 @@ from typing import Any
 
 from ..config import duration_field
 from ..resources import Resource
-from .messages import PROTOCOL_VERSION, Batch, FrameError, Reassembler, chunk, resource_label
+from .messages import (
+    CLOSE_PROTOCOL,
+    CLOSE_REFUSED,
+    CLOSE_SILENT,
+    PROTOCOL_VERSION,
+    Batch,
+    FrameError,
+    Reassembler,
+    chunk,
+    resource_label,
+)
 
 Removal = tuple[str, str | None, str]
 
@@ -54,10 +64,16 @@ class Timing:
     liveness_timeout: float = duration_field(5.0, "end a session after this long without a frame from the peer")
     ack_timeout: float = duration_field(30.0, "end a session whose batch stays unacknowledged this long")
     max_frame_bytes: int = 4 * 1024 * 1024
+    max_batch_parts: int = 1000  # frames in one received batch
+    max_batch_bytes: int = 64 * 1024 * 1024  # one received batch in all: what a session holds while reassembling
 
 
 class ProtocolError(Exception):
-    """The peer broke the protocol or went silent; the transport closes."""
+    """The peer broke the protocol or went silent; the transport closes with `code` (4xxx) and the reason."""
+
+    def __init__(self, reason: str, code: int = CLOSE_PROTOCOL):
+        super().__init__(reason)
+        self.code = code
 
 
 # -- events ------------------------------------------------------------------
@@ -122,14 +138,17 @@ class Welcomed(Event):
 
 @dataclass(frozen=True)
 class SessionFailed(Event):
-    """The session is over (the peer broke the protocol or refused it); close the connection."""
+    """The session is over (the peer broke the protocol or refused it); close the connection with `code`."""
 
     reason: str
+    code: int = CLOSE_PROTOCOL
 
 
 @dataclass(frozen=True)
 class PeerSilent(SessionFailed):
     """No frame within the liveness timeout, or no answer within the ack timeout."""
+
+    code: int = CLOSE_SILENT
 
 
 # -- status --------------------------------------------------------------------
@@ -182,6 +201,7 @@ class _Sender:
         self.nacks = 0
         self.acked_at: float | None = None
         self.rejected: dict[str, str] = {}
+        self._refused: dict[str, str] = {}  # of the batch in flight: too large to send
 
     def need(self) -> NeedBatch | None:
         return None if self.in_flight is not None else NeedBatch(self.acked_version)
@@ -199,6 +219,7 @@ class _Sender:
         batch = Batch(next(self._nonces), full=full, upserts=list(upserts), removals=list(removals), version=version)
         frames, refused = chunk(batch, self.max_frame_bytes)
         self.in_flight, self.in_flight_since = batch, now
+        self._refused = {label: f"{label}: not sent: {reason}" for label, reason in refused}
         for kind, n in _kind_counts(batch).items():
             st = self.stats.get(kind, KindStats())
             self.stats[kind] = KindStats(st.sent + n, st.acked, st.rejected)
@@ -214,6 +235,8 @@ class _Sender:
         self.acked_at = now
         reasons = [str(r) for r in rejected]
         self._track_rejected(batch, reasons if error else [])
+        self.rejected.update(self._refused)  # never sent, so never in sync
+        self._refused = {}
         rejected_kinds = Counter(r.split(" ", 1)[0] for r in reasons)
         for kind, n in _kind_counts(batch).items():
             st = self.stats.get(kind, KindStats())
@@ -246,8 +269,8 @@ class _Sender:
 class _Receiver:
     """The peer's direction: reassembles batches and answers them once applied."""
 
-    def __init__(self) -> None:
-        self.reassembler = Reassembler()
+    def __init__(self, timing: Timing) -> None:
+        self.reassembler = Reassembler(timing.max_batch_parts, timing.max_batch_bytes)
         self.pending: dict[str, int] = {}  # nonce -> version, received but not yet answered
         self.applied_batches = 0
         self.last_error = ""
@@ -277,7 +300,7 @@ class Session:
     def __init__(self, timing: Timing, nonce_prefix: str, now: float):
         self.timing = timing
         self._sender = _Sender(nonce_prefix, timing.max_frame_bytes)
-        self._receiver = _Receiver()
+        self._receiver = _Receiver(timing)
         self._last_received = now
         self._last_sent = now
         self._protocol_errors = 0
@@ -324,11 +347,14 @@ class Session:
         return self._out([self._receiver.answer(nonce, rejected)], now)
 
     def bad_frame(self, err: FrameError, now: float) -> list[Event]:
-        """A frame could not be decoded: say so to the peer and carry on."""
+        """A frame could not be decoded: say why to the peer, then end the session with err.code."""
+        if self._failed is not None:
+            return []
         self._last_received = now
         self._protocol_errors += 1
         self._last_protocol_error = str(err)
-        return self._out([{"type": "error", "message": str(err)}], now)
+        reply = self._out([{"type": "error", "message": str(err)}], now)
+        return reply + self._fail(SessionFailed(str(err), err.code))
 
     def status(self) -> SessionStatus:
         s, r = self._sender, self._receiver
@@ -361,7 +387,7 @@ class Session:
     def _open_session_frame(self, msg: dict, now: float) -> list[Event]:
         mtype = msg["type"]
         if mtype in ("hello", "welcome"):
-            return self._fail(SessionFailed(f"unexpected {mtype} frame in an open session"))
+            return self._fail(SessionFailed(f"unexpected {mtype} frame in an open session", CLOSE_PROTOCOL))
         if mtype == "error":
             self._peer_errors = (self._peer_errors + [msg["message"]])[-10:]
         elif mtype in ("ack", "nack"):
@@ -372,7 +398,9 @@ class Session:
             try:
                 batch = self._receiver.on_frame(msg)
             except FrameError as e:
-                return self._fail(SessionFailed(str(e)))
+                self._protocol_errors += 1
+                self._last_protocol_error = str(e)
+                return self._fail(SessionFailed(str(e), e.code))
             return [BatchReceived(batch)] if batch else []
         return []  # heartbeat
 
@@ -394,7 +422,8 @@ class GlobalSession(Session):
         if msg["type"] != "hello":
             return self._fail(SessionFailed(f"expected hello first, got {msg['type']!r}"))
         if msg["zone"] != self.zone:
-            return self._fail(SessionFailed(f"hello names zone {msg['zone']!r} but the token is for {self.zone!r}"))
+            return self._fail(SessionFailed(f"hello names zone {msg['zone']!r} but the token is for {self.zone!r}",
+                                            CLOSE_REFUSED))
         self._hello = msg
         self._sender.max_frame_bytes = min(self.timing.max_frame_bytes, msg["max_frame_bytes"])
         return [HelloReceived(msg)]
@@ -437,7 +466,7 @@ class ZoneSession(Session):
         if self._welcome is not None:
             return self._open_session_frame(msg, now)
         if msg["type"] == "error":
-            return self._fail(SessionFailed(f"global refused the session: {msg['message']}"))
+            return self._fail(SessionFailed(f"global refused the session: {msg['message']}", CLOSE_REFUSED))
         if msg["type"] != "welcome":
             return self._fail(SessionFailed(f"expected welcome first, got {msg['type']!r}"))
         self._welcome = msg

@@ -305,16 +305,17 @@ def test_a_resources_frame_with_an_unknown_kind_ends_the_session():
     ('{"type":"ack"}', "field 'nonce'"),
     ('{"type":"resources","nonce":"n","part":2,"parts":1,"full":false,"upserts":[],"removals":[]}', "part"),
 ])
-def test_bad_frames_are_reported_and_the_session_survives(raw, err):
+def test_bad_frames_are_reported_and_end_the_session_with_a_code(raw, err):
     g, z, _, _ = handshake()
     with pytest.raises(FrameError, match=err) as e:
         decode(raw)
-    (reply,) = frames(g.bad_frame(e.value, 1.0))
+    out = g.bad_frame(e.value, 1.0)
+    (reply,) = frames(out[:1])
     assert reply["type"] == "error" and err.split()[0] in reply["message"]
+    assert isinstance(out[1], SessionFailed) and out[1].code == 4400 and err.split()[0] in out[1].reason
     st = g.status()
     assert st.protocol_errors == 1 and err.split()[0] in st.last_protocol_error and st.last_received == 1.0
-    (ev,) = deliver(g.send_batch([Resource("Mesh", "after", None, {})], [], 1, True, 1.0), z)
-    assert isinstance(ev, BatchReceived)
+    assert g.need_batch() is None and g.receive({"type": "heartbeat"}, 2.0) == []
 
 
 def test_error_frames_from_the_peer_are_kept_in_the_status():

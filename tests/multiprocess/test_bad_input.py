@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -32,13 +33,20 @@ async def test_malformed_unknown_and_oversized_frames(cluster):
     assert welcome["type"] == "welcome" and welcome["max_frame_bytes"] == 65536
     snapshot = json.loads(await ws.recv())
     assert [u["name"] for u in snapshot["upserts"]] == ["keep"]
+    # A frame that cannot be decoded: an error frame saying why, then a 4400 close with the reason,
+    # which global keeps as the zone's disconnectReason.
     for bad, expect in [("{not json", "not JSON"), ('{"type": "bogus"}', "unknown frame type")]:
         await ws.send(bad)
-        while True:
-            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            if msg["type"] == "error":
-                break
-        assert expect in msg["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if msg["type"] == "error":
+                    assert expect in msg["message"]
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400 and expect in closed.value.rcvd.reason
+        assert expect in g.zone_status("raw-zone")["disconnectReason"]
+        ws = await _session(g, "raw-zone", token)
+        await ws.send(hello("raw-zone"))
+        assert json.loads(await ws.recv())["type"] == "welcome"
     # An invalid dataplane from the zone is NACKed; the session stays open.
     await ws.send(json.dumps({"type": "resources", "nonce": "u1", "part": 1, "parts": 1, "full": False,
                               "upserts": [{"kind": "Dataplane", "mesh": "keep", "name": "bad",
