@@ -7,13 +7,15 @@ import uuid
 
 from aiohttp import web
 
+from common.files import private_dir
 from common.httpapi import make_error_middleware, start_site
 from common.metrics import Registry
 from common.signals import wait_for_stop_signal
 from common.store import Store
-from common.tokens import ZoneTokens
+from common.tokens import UserTokens, ZoneTokens
 
 from .api import GlobalApi
+from .authz import Authz, ensure_admin_token
 from .config import GlobalConfig
 from .kds_server import KdsServer
 from .zones import ZoneRegistry
@@ -25,12 +27,15 @@ class GlobalCP:
     def __init__(self, config: GlobalConfig):
         self.config = config
         self.instance_id = f"global-{uuid.uuid4().hex[:8]}"
-        os.makedirs(config.data_dir, exist_ok=True)
+        private_dir(config.data_dir)
         self.config_store = Store(os.path.join(config.data_dir, "global.db"))
         self.zone_store = Store(os.path.join(config.data_dir, "zones.db"))
         self.metrics = Registry()
         self.tokens = ZoneTokens(self.config_store)
-        self.tokens._signing_key()  # create it at start, not on the first request
+        self.tokens.signer.ensure_key()  # create it at start, not on the first request
+        self.users = UserTokens(self.config_store)
+        self.admin_token_file = ensure_admin_token(self.config_store, self.users, config.data_dir)
+        self.authz = Authz(config, self.users)
         self.zones = ZoneRegistry(self.config_store, self.zone_store, self.instance_id,
                                   config.kds.liveness_timeout)
         self.kds = KdsServer(config.kds, host=config.host, port=config.kds_port, instance_id=self.instance_id,
@@ -40,10 +45,11 @@ class GlobalCP:
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.api.max_body_bytes,
-                              middlewares=[make_error_middleware()])
+                              middlewares=[make_error_middleware(), self.authz.middleware()])
         api = GlobalApi(self.config, self.config_store, self.zone_store, self.zones, self.tokens, self.metrics,
                         self.instance_id)
         app.add_routes(api.routes())
+        app.add_routes([web.post("/tokens/user", self.authz.user_token)])
         return app
 
     async def start(self) -> None:

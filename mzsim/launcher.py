@@ -9,24 +9,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 
+from mzsim.api_client import request
 from mzsim.waiting import free_port, wait_port, wait_until
 
 
-def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json"):
-    """(status, parsed JSON or text). Never raises for HTTP error statuses."""
-    data = None
-    if body is not None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read().decode()
+def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json",
+         token: str = "", ca_file: str = ""):
+    """(status, parsed JSON or text). Never raises for HTTP error statuses. `token`:
+    a user token for global's API (without one, loopback callers are admin)."""
+    status, data = request(method, url, body, token=token, ca_file=ca_file, timeout=timeout,
+                           content_type=content_type)
+    raw = data.decode(errors="replace")
     try:
         return status, json.loads(raw)
     except ValueError:
@@ -113,6 +108,11 @@ class Global:
         wait_port(self.api_port)
         wait_port(self.kds_port)
         return self
+
+    def admin_token(self) -> str:
+        """The admin user token global wrote on first start."""
+        with open(os.path.join(self.data_dir, "admin-user-token")) as f:
+            return f.read().strip()
 
     def token(self, zone: str, valid_for: str = "1h") -> str:
         status, body = http("POST", self.api + "/tokens/zone", {"zone": zone, "validFor": valid_for})

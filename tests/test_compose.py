@@ -142,6 +142,20 @@ def test_each_zone_reads_the_token_the_tokens_service_writes_for_it(compose):
             f"{zone} and tokens share the token volume at {directory}"
 
 
+def test_the_one_shot_jobs_authenticate_with_the_admin_token_from_globals_volume(compose):
+    """They are not on global's loopback, so without a token they are anonymous (401)."""
+    g = the_args(compose, "global")
+    global_volume = mounts(compose["services"]["global"])[g.data_dir]
+    for job in ("tokens", "apply"):
+        svc = compose["services"][job]
+        for argv, _ in invocations(svc):
+            args = parse(argv)
+            assert args.api_token_file == os.path.join(g.data_dir, "admin-user-token"), (job, argv)
+            directory = os.path.dirname(args.api_token_file)
+            assert mounts(svc)[directory] == global_volume, f"{job} mounts global's data volume"
+            assert any(v.endswith(f"{directory}:ro") for v in svc["volumes"]), f"{job} mounts it read-only"
+
+
 def test_start_order_waits_on_health_and_completion(compose):
     s = compose["services"]
     assert s["tokens"]["depends_on"] == {"global": {"condition": "service_healthy"}}
