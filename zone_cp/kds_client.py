@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from common.backoff import backoff_delay
 from common.kds.adapters import StoreSource
-from common.kds.driver import Driver, SessionHooks
+from common.kds.driver import Driver, PeerClosed, SessionHooks
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
 from common.kds.messages import FrameError
 from common.kds.protocol import BatchNacked, Event, ProtocolError, Welcomed, ZoneSession
@@ -41,6 +41,7 @@ class KdsClient:
         self.session: ZoneSession | None = None
         self.connected = False
         self.last_error = ""
+        self.disconnect_reason = ""  # why the last session ended, when global ended it
         self.connects = 0
         self.global_instance = ""
         self.global_store_id = ""  # from the current session's welcome
@@ -77,6 +78,7 @@ class KdsClient:
             "appliedVersion": version,
             "globalVersion": s.welcome.get("version") if s and s.welcome else None,
             "lastError": self.last_error,
+            "disconnectReason": self.disconnect_reason,
             "connects": self.connects,
             "removedByGlobal": dict(self.removed),
             "upstream": {
@@ -95,6 +97,9 @@ class KdsClient:
                 await self._connect_once()
             except asyncio.CancelledError:
                 raise
+            except PeerClosed as e:  # global closed it: replaced by a newer session, token revoked, ...
+                self.last_error = self.disconnect_reason = f"global closed the session: {e}"
+                log.warning("zone %s: %s", self.zone, self.last_error)
             except InvalidStatus as e:
                 body = (e.response.body or b"").decode(errors="replace").strip()
                 self.last_error = f"global refused the connection ({e.response.status_code}): {body}"
