@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import uuid
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from .api import GlobalApi
 from .authz import Authz, ensure_admin_token
 from .config import GlobalConfig
 from .kds_server import KdsServer
+from .tls import TlsConfigError, ensure_kds_certs, server_context, server_names
 from .zones import ZoneRegistry
 
 log = logging.getLogger("mzsim.global")
@@ -52,12 +54,31 @@ class GlobalCP:
         app.add_routes([web.post("/tokens/user", self.authz.user_token)])
         return app
 
+    def _kds_tls(self) -> ssl.SSLContext | None:
+        tls = self.config.kds.tls
+        if not tls.enabled:
+            log.warning("KDS is plain ws:// (kds.tls.enabled: false): zone tokens and secrets cross the "
+                        "network in clear")
+            return None
+        cert, key = tls.cert_file, tls.key_file
+        if bool(cert) != bool(key):
+            raise TlsConfigError("--kds-tls-cert and --kds-tls-key go together; give both or neither")
+        if not cert:
+            cert, key = ensure_kds_certs(self.config.data_dir, server_names(self.config.host, tls.sans))
+        return server_context(cert, key, "KDS")
+
+    def _api_tls(self) -> ssl.SSLContext | None:
+        api = self.config.api
+        if bool(api.tls_cert) != bool(api.tls_key):
+            raise TlsConfigError("--api-tls-cert and --api-tls-key go together; give both or neither")
+        return server_context(api.tls_cert, api.tls_key, "API") if api.tls_cert else None
+
     async def start(self) -> None:
-        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port)
-        await self.kds.start()
-        log.info("global %s: API on http://%s:%d, KDS on ws://%s:%d/kds, data in %s", self.instance_id,
-                 self.config.host, self.config.api_port, self.config.host, self.config.kds_port,
-                 self.config.data_dir)
+        api_tls, kds_tls = self._api_tls(), self._kds_tls()
+        self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port, api_tls)
+        await self.kds.start(kds_tls)
+        log.info("global %s: API on %s, KDS on %s/kds, data in %s", self.instance_id, api_url(self.config),
+                 kds_url(self.config), self.config.data_dir)
 
     async def stop(self) -> None:
         await self.kds.stop()
@@ -67,6 +88,14 @@ class GlobalCP:
         self.zone_store.close()
 
 
+def api_url(config: GlobalConfig) -> str:
+    return f"{'https' if config.api.tls_cert else 'http'}://{config.host}:{config.api_port}"
+
+
+def kds_url(config: GlobalConfig) -> str:
+    return f"{'wss' if config.kds.tls.enabled else 'ws'}://{config.host}:{config.kds_port}"
+
+
 async def run(config: GlobalConfig) -> None:
     cp = GlobalCP(config)
     try:
@@ -74,7 +103,6 @@ async def run(config: GlobalConfig) -> None:
     except BaseException:
         await cp.stop()
         raise
-    await wait_for_stop_signal(f"mzsim global ready: api http://{config.host}:{config.api_port} "
-                               f"kds ws://{config.host}:{config.kds_port}/kds")
+    await wait_for_stop_signal(f"mzsim global ready: api {api_url(config)} kds {kds_url(config)}/kds")
     log.info("shutting down")
     await cp.stop()

@@ -12,9 +12,10 @@ from common.kds.protocol import Timing
 class KdsTlsConfig:
     """`kds.tls:` — wss:// with cert/key files, or a CA and server cert global generates in its data dir."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: plain ws:// (cheaper for thousands of zones on one box; see docs/security.md)
     cert_file: str = ""
     key_file: str = ""
+    sans: list[str] = field(default_factory=list)  # extra names for the generated server cert (e.g. "global")
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from http import HTTPStatus
 from typing import Any
@@ -105,11 +106,11 @@ class KdsServer:
                 log.warning("zone %s: closing its session: %s", zone, e)
                 await live.close(CLOSE_REVOKED, f"zone token no longer valid: {e}")
 
-    async def start(self) -> None:
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         try:
             self._server = await serve(
-                self._handle, self.host, self.port,
+                self._handle, self.host, self.port, ssl=tls,
                 process_request=self._authenticate,
                 max_size=self.config.max_frame_bytes + 64 * 1024,  # slack for the envelope
                 ping_interval=None,  # liveness is the protocol's own heartbeat

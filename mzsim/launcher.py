@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -98,8 +99,26 @@ class Global:
         return f"http://127.0.0.1:{self.api_port}"
 
     @property
+    def kds_tls(self) -> bool:
+        """KDS is wss:// unless turned off (kds.tls.enabled: false)."""
+        return self.env.get("MZSIM_KDS_TLS_ENABLED", "true").lower() not in ("0", "false", "no", "off")
+
+    @property
+    def kds_ca(self) -> str:
+        """The CA global generates for its KDS certificate."""
+        return os.path.join(self.data_dir, "kds-ca.crt")
+
+    def kds_ssl(self) -> ssl.SSLContext | None:
+        """A client TLS context trusting global's generated KDS CA (None for plain ws://)."""
+        return ssl.create_default_context(cafile=self.kds_ca) if self.kds_tls else None
+
+    def kds_url(self, port: int) -> str:
+        """The address a zone dials to reach global's KDS through `port` (global's, or a proxy's)."""
+        return f"{'wss' if self.kds_tls else 'ws'}://127.0.0.1:{port}"
+
+    @property
     def kds(self) -> str:
-        return f"ws://127.0.0.1:{self.kds_port}"
+        return self.kds_url(self.kds_port)
 
     def start(self) -> Global:
         self.proc = Proc(["global", "--api-port", str(self.api_port), "--kds-port", str(self.kds_port),
@@ -167,6 +186,8 @@ class Zone:
             if self.token_file is None:
                 self.token_file = self.glob.token_file(self.name)
             args += ["--token-file", self.token_file]
+            if self.glob.kds_tls and not {"--kds-ca-cert", "--kds-tls-skip-verify"} & set(self.extra_args):
+                args += ["--kds-ca-cert", self.glob.kds_ca]
         self.proc = Proc(args + self.extra_args, os.path.join(self.workdir, f"{self.name}.log"), self.env).start()
         wait_port(self.api_port)
         return self

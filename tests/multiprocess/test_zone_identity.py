@@ -120,7 +120,7 @@ def test_zone_names_are_dns_labels_at_connect(cluster, name):
     token = g.token("zone-1")
     with pytest.raises(InvalidStatus) as e:
         connect(g.kds + "/kds", additional_headers={"X-Mzsim-Zone": name, "Authorization": f"Bearer {token}"},
-                open_timeout=5)
+                open_timeout=5, ssl=g.kds_ssl())
     assert e.value.response.status_code == 400
     assert b"DNS-1123 label" in e.value.response.body
 
