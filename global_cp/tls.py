@@ -52,7 +52,7 @@ def ensure_kds_certs(data_dir: str, names: list[str]) -> tuple[str, str]:
         write_private(ca_key_path, key_to_pem(key))
         with open(ca_cert_path, "w") as f:  # the CA certificate is public: zones need it
             f.write(cert_to_pem(cert))
-        log.info("generated the KDS CA %s (zones trust it with --kds-ca-cert)", ca_cert_path)
+        log.debug("generated the KDS CA %s (zones trust it with --kds-ca-cert)", ca_cert_path)
     with open(ca_cert_path) as f:
         ca_cert = load_certs(f.read())[0]
     with open(ca_key_path) as f:
