@@ -39,7 +39,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def run_size(workdir: str, zones: int, applies: int) -> dict:
-    g = Global(workdir, env={"MZSIM_KDS_REQUIRE_ZONE_TOKEN": "false"})
+    # plain ws://, as docs/security.md advises for many zones on one box
+    g = Global(workdir, env={"MZSIM_KDS_REQUIRE_ZONE_TOKEN": "false", "MZSIM_KDS_TLS_ENABLED": "false"})
     g.start()
     port = free_port_range(zones)
     zp = Proc(["zone", "--count", str(zones), "--name-prefix", "bz-", "--api-port", str(port),

@@ -6,6 +6,7 @@ import asyncio
 import importlib.resources
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +122,8 @@ class HttpLimits:
     max_headers: int = 100
 
 
-async def start_site(app: web.Application, host: str, port: int, limits: HttpLimits | None = None) -> web.AppRunner:
+async def start_site(app: web.Application, host: str, port: int, limits: HttpLimits | None = None,
+                     ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
     limits = limits or HttpLimits()
     if limits.keepalive_timeout <= 0:
         raise BadRequest("configuration http.keepalive_timeout must be positive: 0 would keep idle "
@@ -130,7 +132,7 @@ async def start_site(app: web.Application, host: str, port: int, limits: HttpLim
                            max_line_size=limits.max_line_size, max_field_size=limits.max_field_size,
                            max_headers=limits.max_headers)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as e:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Conflict
+from .files import private_dir, private_file
 from .resources import Resource
 from .timefmt import now_text
 
@@ -60,7 +61,10 @@ Delta = tuple[list[Resource], list[RemovalKey]]
 class Store:
     def __init__(self, path: str, *, tombstone_keep: int = 100_000, sync: str | None = None):
         if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            private_dir(os.path.dirname(os.path.abspath(path)))
+            for suffix in ("", "-wal", "-shm"):  # SQLite gives new -wal/-shm files the db file's mode
+                if suffix == "" or os.path.exists(path + suffix):
+                    private_file(path + suffix)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -9,17 +9,18 @@ from aiohttp import web
 
 from common.ca import registry
 from common.ca.base import BackendContext
-from common.durations import DurationError, parse_duration
 from common.errors import BadRequest, NotFound, ValidationError, Violation
 from common.httpapi import json_response, metrics_handler, page, read_resource, resource_json
 from common.kds.kinds import syncs_down
 from common.metrics import Registry
 from common.resources import Resource, to_universal
+from common.schema.names import zone_name_problem
 from common.store import Store
-from common.tokens import ZoneTokens
+from common.tokens import ZoneTokens, is_signing_key_name, signing_key_problem
 from common.validation import validate_resource
 from common.validation.mesh import validate_mesh_update
 
+from .authz import valid_for_seconds
 from .config import GlobalConfig
 from .dashboard import dashboard_handler
 from .lifecycle import delete_mesh, missing_secrets
@@ -185,6 +186,10 @@ class GlobalApi:
         name = request.match_info["name"]
         res = await read_resource(request, kind="GlobalSecret", name=name)
         _raise_invalid(res)
+        if is_signing_key_name(name):
+            problem = signing_key_problem(res.secret_bytes())
+            if problem:
+                raise ValidationError([Violation("data", problem)])
         existed = self.store.get("GlobalSecret", name) is not None
         self.store.put(res)
         return json_response({"name": name}, status=200 if existed else 201)
@@ -275,14 +280,11 @@ class GlobalApi:
         except ValueError:
             raise BadRequest('body must be JSON: {"zone": "NAME", "validFor": "24h"}') from None
         zone = body.get("zone") if isinstance(body, dict) else None
-        if not isinstance(zone, str) or not zone:
-            raise ValidationError([Violation("zone", "is required: the name of the zone the token is for")])
-        try:
-            valid_for = parse_duration(body.get("validFor") or "24h")
-        except DurationError as e:
-            raise ValidationError([Violation("validFor", str(e))]) from None
-        if valid_for <= 0:
-            raise ValidationError([Violation("validFor", "must be positive, e.g. 24h")])
+        problem = zone_name_problem(zone)
+        if problem:
+            raise ValidationError([Violation("zone", problem)])
+        assert isinstance(body, dict) and isinstance(zone, str)
+        valid_for = valid_for_seconds(body, self.config.tokens.max_valid_for)
         token = self.tokens.issue(zone, valid_for)
         log.info("issued a zone token for zone %s valid for %gs", zone, valid_for)
         return web.Response(text=token, content_type="text/plain")

@@ -13,15 +13,62 @@ from .lifecycle import StoreConfig
 
 
 @dataclass
+class KdsTlsConfig:
+    """`kds.tls:` — wss:// with cert/key files, or a CA and server cert global generates in its data dir."""
+
+    enabled: bool = True  # false: plain ws:// (cheaper for thousands of zones on one box; see docs/security.md)
+    cert_file: str = ""
+    key_file: str = ""
+    sans: list[str] = field(default_factory=list)  # extra names for the generated server cert (e.g. "global")
+
+
+@dataclass
 class KdsConfig(Timing):
-    """`kds:` — the protocol's timing and frame limit, and whether zones need a token."""
+    """`kds:` — the protocol's timing and frame limit, whether zones need a token, and TLS."""
 
     require_zone_token: bool = True
+    tls: KdsTlsConfig = field(default_factory=KdsTlsConfig)
+
+
+@dataclass
+class AuthnConfig:
+    """`api.authn:` — who a request without a token is (Kuma's apiServer.authn)."""
+
+    localhost_is_admin: bool = True  # a request from a loopback address acts as mesh-system:admin
+    anonymous_read: bool = True  # anonymous callers may GET meshes, zones, status and metrics
 
 
 @dataclass
 class ApiConfig:
     max_body_bytes: int = 1024 * 1024
+    authn: AuthnConfig = field(default_factory=AuthnConfig)
+    tls_cert: str = ""  # with tls_key: serve the API over HTTPS
+    tls_key: str = ""
+
+
+@dataclass
+class AccessList:
+    users: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=lambda: ["mesh-system:admin"])
+
+
+@dataclass
+class StaticAccess:
+    """Kuma's access.static: who may do each protected action."""
+
+    admin_resources: AccessList = field(default_factory=AccessList)  # Secret and GlobalSecret, every verb
+    generate_zone_token: AccessList = field(default_factory=AccessList)
+    generate_user_token: AccessList = field(default_factory=AccessList)
+
+
+@dataclass
+class AccessConfig:
+    static: StaticAccess = field(default_factory=StaticAccess)
+
+
+@dataclass
+class TokensConfig:
+    max_valid_for: float = duration_field(365 * 86400.0, "the longest validFor a zone or user token may ask for")
 
 
 @dataclass
@@ -45,4 +92,6 @@ class GlobalConfig:
     mtls: MtlsConfig = field(default_factory=MtlsConfig)
     datasource: DataSourceLimits = field(default_factory=DataSourceLimits)  # file data sources: size, timeout
     http: HttpLimits = field(default_factory=HttpLimits)  # the API server's connection limits
+    access: AccessConfig = field(default_factory=AccessConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues

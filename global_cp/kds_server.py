@@ -1,9 +1,12 @@
 """The KDS websocket server on global: authenticates zones by token at the
-HTTP upgrade, then drives one GlobalSession per connection."""
+HTTP upgrade, then drives one GlobalSession per connection. One live session
+per zone: a new one closes the older (with the reason, on both sides). A
+session whose token is revoked, or whose signing key is deleted, is closed."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from http import HTTPStatus
 from typing import Any
@@ -25,8 +28,9 @@ from common.kds.protocol import (
     ProtocolError,
 )
 from common.metrics import Registry
+from common.schema.names import zone_name_problem
 from common.store import Change, Store
-from common.tokens import TokenError, ZoneTokens
+from common.tokens import REVOCATIONS_SECRET, ZONE_KEY_PREFIX, TokenError, ZoneTokens
 
 from .config import KdsConfig
 from .zone_data import ZoneDataSink
@@ -35,6 +39,22 @@ from .zones import Subscription, ZoneRegistry
 log = logging.getLogger("mzsim.global.kds")
 
 ZONE_HEADER = "X-Mzsim-Zone"
+CLOSE_REPLACED = 4000  # websocket close codes (private range); the reason says why
+CLOSE_REVOKED = 4001
+
+
+class _Live:
+    """One open session: its socket, the token it presented, and why it was closed from outside."""
+
+    def __init__(self, ws: ServerConnection, token: str | None, sink: ZoneDataSink) -> None:
+        self.ws = ws
+        self.token = token
+        self.sink = sink
+        self.closed_because = ""
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_because = reason
+        await self.ws.close(code, reason[:120])  # a close reason must fit in a control frame
 
 
 class KdsServer:
@@ -44,7 +64,10 @@ class KdsServer:
         self.host, self.port = host, port
         self.instance_id = instance_id
         self.zone_store = zone_store
+        self.config_store = config_store
         self.zones = zones
+        self._live: dict[str, _Live] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.tokens = tokens
         self.source = StoreSource(config_store, DOWNSTREAM_KINDS, down_filter)
         self._wakeups: dict[int, asyncio.Event] = {}
@@ -58,11 +81,36 @@ class KdsServer:
     def _on_store_change(self, changes: list[Change]) -> None:
         for ev in self._wakeups.values():
             ev.set()
+        if self._loop is not None and any(
+                c.kind == "GlobalSecret" and (c.name.startswith(ZONE_KEY_PREFIX) or c.name == REVOCATIONS_SECRET)
+                for c in changes):
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._recheck_tokens()))
+        created = [c.name for c in changes if c.kind == "Mesh" and not c.deleted]
+        if created and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._meshes_created, created)
 
-    async def start(self) -> None:
+    def _meshes_created(self, meshes: list[str]) -> None:
+        for live in list(self._live.values()):
+            for mesh in meshes:
+                live.sink.mesh_created(mesh)
+
+    async def _recheck_tokens(self) -> None:
+        """Close every live session whose token no longer verifies (revoked, or its key deleted)."""
+        if not self.config.require_zone_token:
+            return
+        for zone, live in list(self._live.items()):
+            try:
+                self.tokens.verify(live.token, zone)
+            except TokenError as e:
+                self.m_refused.inc(reason="revoked")
+                log.warning("zone %s: closing its session: %s", zone, e)
+                await live.close(CLOSE_REVOKED, f"zone token no longer valid: {e}")
+
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             self._server = await serve(
-                self._handle, self.host, self.port,
+                self._handle, self.host, self.port, ssl=tls,
                 process_request=self._authenticate,
                 max_size=self.config.max_frame_bytes + 64 * 1024,  # slack for the envelope
                 ping_interval=None,  # liveness is the protocol's own heartbeat
@@ -87,6 +135,11 @@ class KdsServer:
         if not zone:
             self.m_refused.inc(reason="no-zone")
             return connection.respond(HTTPStatus.BAD_REQUEST, f"missing {ZONE_HEADER} header\n")
+        problem = zone_name_problem(zone)
+        if problem:
+            self.m_refused.inc(reason="zone-name")
+            log.warning("refused a zone from %s: its name %r %s", peer, zone[:80], problem)
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"zone name {problem}\n")
         if self.config.require_zone_token:
             try:
                 self.tokens.verify(token, zone)
@@ -104,9 +157,19 @@ class KdsServer:
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         zone = ws.request.headers[ZONE_HEADER]
+        auth = ws.request.headers.get("Authorization", "")
+        sink = ZoneDataSink(self.zone_store, zone, lambda m: self.config_store.get("Mesh", m) is not None)
+        live = _Live(ws, auth[7:] if auth.startswith("Bearer ") else None, sink)
+        older = self._live.get(zone)
+        self._live[zone] = live
+        if older is not None:
+            why = f"replaced by a newer session for zone {zone} from {ws.remote_address[0]}"
+            log.warning("zone %s: a new session from %s; closing the older one from %s", zone,
+                        ws.remote_address[0], older.ws.remote_address[0])
+            await older.close(CLOSE_REPLACED, why)
         session = GlobalSession(zone, self.instance_id, self.config, time.monotonic())
         hooks = _ZoneHooks(self, session)
-        driver = Driver(ws, session, self.source, ZoneDataSink(self.zone_store, zone), hooks, log, f"zone {zone}")
+        driver = Driver(ws, session, self.source, sink, hooks, log, f"zone {zone}")
         wake = asyncio.Event()
         self._wakeups[id(ws)] = wake
         reason = "connection closed"
@@ -137,8 +200,11 @@ class KdsServer:
         except ConnectionClosed as e:
             reason = f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"
         finally:
+            reason = live.closed_because or reason
             self.m_sessions.inc(-1)
             self._wakeups.pop(id(ws), None)
+            if self._live.get(zone) is live:
+                del self._live[zone]
             if hooks.sub is not None:
                 self.zones.disconnected(hooks.sub, zone, reason)
                 log.info("zone %s disconnected: %s", zone, reason)

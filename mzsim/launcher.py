@@ -6,27 +6,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 
+from mzsim.api_client import request
 from mzsim.waiting import free_port, wait_port, wait_until
 
 
-def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json"):
-    """(status, parsed JSON or text). Never raises for HTTP error statuses."""
-    data = None
-    if body is not None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read().decode()
+def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json",
+         token: str = "", ca_file: str = ""):
+    """(status, parsed JSON or text). Never raises for HTTP error statuses. `token`:
+    a user token for global's API (without one, loopback callers are admin)."""
+    status, data = request(method, url, body, token=token, ca_file=ca_file, timeout=timeout,
+                           content_type=content_type)
+    raw = data.decode(errors="replace")
     try:
         return status, json.loads(raw)
     except ValueError:
@@ -103,8 +99,26 @@ class Global:
         return f"http://127.0.0.1:{self.api_port}"
 
     @property
+    def kds_tls(self) -> bool:
+        """KDS is wss:// unless turned off (kds.tls.enabled: false)."""
+        return self.env.get("MZSIM_KDS_TLS_ENABLED", "true").lower() not in ("0", "false", "no", "off")
+
+    @property
+    def kds_ca(self) -> str:
+        """The CA global generates for its KDS certificate."""
+        return os.path.join(self.data_dir, "kds-ca.crt")
+
+    def kds_ssl(self) -> ssl.SSLContext | None:
+        """A client TLS context trusting global's generated KDS CA (None for plain ws://)."""
+        return ssl.create_default_context(cafile=self.kds_ca) if self.kds_tls else None
+
+    def kds_url(self, port: int) -> str:
+        """The address a zone dials to reach global's KDS through `port` (global's, or a proxy's)."""
+        return f"{'wss' if self.kds_tls else 'ws'}://127.0.0.1:{port}"
+
+    @property
     def kds(self) -> str:
-        return f"ws://127.0.0.1:{self.kds_port}"
+        return self.kds_url(self.kds_port)
 
     def start(self) -> Global:
         self.proc = Proc(["global", "--api-port", str(self.api_port), "--kds-port", str(self.kds_port),
@@ -113,6 +127,11 @@ class Global:
         wait_port(self.api_port)
         wait_port(self.kds_port)
         return self
+
+    def admin_token(self) -> str:
+        """The admin user token global wrote on first start."""
+        with open(os.path.join(self.data_dir, "admin-user-token")) as f:
+            return f.read().strip()
 
     def token(self, zone: str, valid_for: str = "1h") -> str:
         status, body = http("POST", self.api + "/tokens/zone", {"zone": zone, "validFor": valid_for})
@@ -167,6 +186,8 @@ class Zone:
             if self.token_file is None:
                 self.token_file = self.glob.token_file(self.name)
             args += ["--token-file", self.token_file]
+            if self.glob.kds_tls and not {"--kds-ca-cert", "--kds-tls-skip-verify"} & set(self.extra_args):
+                args += ["--kds-ca-cert", self.glob.kds_ca]
         self.proc = Proc(args + self.extra_args, os.path.join(self.workdir, f"{self.name}.log"), self.env).start()
         wait_port(self.api_port)
         return self

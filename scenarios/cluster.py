@@ -41,7 +41,8 @@ class Cluster:
             extra = ["--dataplanes", str(spec.dataplanes), "--services", str(spec.services),
                      "--mesh", ",".join(spec.meshes), "--environment", spec.environment, *spec.args]
             self.zones[spec.name] = Zone(self.workdir, spec.name, self.glob, extra_args=extra,
-                                         env={**self.scenario.env, **spec.env}, kds_address=proxy.address)
+                                         env={**self.scenario.env, **spec.env},
+                                         kds_address=self.glob.kds_url(proxy.port))
         await self.start("global")
         say(f"global up: API {self.glob.api}, KDS {self.glob.kds}")
         for res in self.scenario.resources:

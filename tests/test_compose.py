@@ -53,6 +53,8 @@ def invocations(service: dict) -> list[tuple[list[str], str | None]]:
     out = []
     for line in lines:
         words = shlex.split(line)
+        if words[0] == "cp":  # the tokens job hands global's public KDS CA to the zones
+            continue
         target = None
         if ">" in words:
             i = words.index(">")
@@ -115,7 +117,11 @@ def test_zones_reach_global_and_publish_distinct_api_ports(compose):
         z = the_args(compose, zone)
         assert z.name == zone and z.host == "0.0.0.0" and z.dataplanes == 20
         url = urllib.parse.urlparse(z.global_address)
-        assert (url.scheme, url.hostname, url.port) == ("ws", "global", g.kds_port)
+        assert (url.scheme, url.hostname, url.port) == ("wss", "global", g.kds_port)
+        assert url.hostname in g.kds_tls_san, "global's generated KDS certificate names the host zones dial"
+        assert os.path.dirname(z.kds_ca_cert) == os.path.dirname(z.token_file), "the CA comes with the token"
+        assert mounts(compose["services"]["global"])[g.data_dir] not in mounts(svc).values(), \
+            f"{zone} must not see global's data (signing keys)"
         ports = published(svc)
         assert list(ports) == [z.api_port], f"{zone} publishes its API port"
         host_ports.add(ports[z.api_port])
@@ -140,6 +146,27 @@ def test_each_zone_reads_the_token_the_tokens_service_writes_for_it(compose):
         directory = os.path.dirname(z.token_file)
         assert mounts(compose["services"][zone])[directory] == mounts(tokens)[directory], \
             f"{zone} and tokens share the token volume at {directory}"
+
+
+def test_the_tokens_job_hands_globals_kds_ca_to_the_zones(compose):
+    g = the_args(compose, "global")
+    script = compose["services"]["tokens"]["command"][2]
+    copies = [shlex.split(line)[1:] for line in script.splitlines() if line.strip().startswith("cp ")]
+    assert copies == [[os.path.join(g.data_dir, "kds-ca.crt"), the_args(compose, "zone-1").kds_ca_cert]]
+
+
+def test_the_one_shot_jobs_authenticate_with_the_admin_token_from_globals_volume(compose):
+    """They are not on global's loopback, so without a token they are anonymous (401)."""
+    g = the_args(compose, "global")
+    global_volume = mounts(compose["services"]["global"])[g.data_dir]
+    for job in ("tokens", "apply"):
+        svc = compose["services"][job]
+        for argv, _ in invocations(svc):
+            args = parse(argv)
+            assert args.api_token_file == os.path.join(g.data_dir, "admin-user-token"), (job, argv)
+            directory = os.path.dirname(args.api_token_file)
+            assert mounts(svc)[directory] == global_volume, f"{job} mounts global's data volume"
+            assert any(v.endswith(f"{directory}:ro") for v in svc["volumes"]), f"{job} mounts it read-only"
 
 
 def test_start_order_waits_on_health_and_completion(compose):

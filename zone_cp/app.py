@@ -82,6 +82,7 @@ class Zone:
             "connected": bool(self.kds and self.kds.connected),
             "lastAckedVersion": self.kds.status()["appliedVersion"] if self.kds else None,
             "lastError": self.kds.last_error if self.kds else "",
+            "disconnectReason": self.kds.disconnect_reason if self.kds else "",
             "meshes": self.store.count("Mesh"),
             "dataplanes": self.store.count("Dataplane"),
             "issuance": self.engine.stats() if self.engine else {},

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI, WebSocketException
 
 from common.backoff import backoff_delay
 from common.kds.adapters import StoreSource
@@ -58,6 +60,9 @@ class KdsClient:
                 self.removed[c.kind] = self.removed.get(c.kind, 0) + 1
 
     def start(self) -> None:
+        if self.config.tls_skip_verify and self.global_address.startswith("wss:"):
+            log.warning("zone %s: --kds-tls-skip-verify: global's certificate is NOT verified; anyone on the "
+                        "path can impersonate global and read this zone's token", self.zone)
         self._task = asyncio.create_task(self._loop(), name=f"kds-{self.zone}")
 
     async def stop(self) -> None:
@@ -97,12 +102,24 @@ class KdsClient:
                 await self._connect_once()
             except asyncio.CancelledError:
                 raise
+            except PeerClosed as e:  # global closed it: replaced by a newer session, token revoked, ...
+                self.last_error = self.disconnect_reason = f"global closed the session: {e}"
+                log.warning("zone %s: %s", self.zone, self.last_error)
+            except ssl.SSLCertVerificationError as e:
+                self.last_error = (f"cannot verify global's KDS certificate at {self.global_address}: "
+                                   f"{e.verify_message}; trust the CA that signed it with --kds-ca-cert FILE "
+                                   "(global generates data-dir/kds-ca.crt), or skip verification explicitly "
+                                   "with --kds-tls-skip-verify")
+                log.error("zone %s: %s", self.zone, self.last_error)
             except InvalidStatus as e:
                 body = (e.response.body or b"").decode(errors="replace").strip()
                 self.last_error = f"global refused the connection ({e.response.status_code}): {body}"
                 log.error("zone %s: %s", self.zone, self.last_error)
             except (TimeoutError, OSError, InvalidURI, WebSocketException, ProtocolError) as e:
                 self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                if isinstance(e, (InvalidMessage, EOFError, ConnectionResetError, ssl.SSLError)):
+                    hint = await self._scheme_hint()
+                    self.last_error = f"{hint} ({self.last_error})" if hint else self.last_error
                 log.warning("zone %s: KDS connection to %s lost: %s", self.zone, self.global_address,
                             self.last_error)
             finally:
@@ -115,6 +132,39 @@ class KdsClient:
             attempt += 1
             await asyncio.sleep(delay)
 
+    def _ssl(self) -> ssl.SSLContext:
+        if self.config.tls_skip_verify:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            return ctx
+        return ssl.create_default_context(cafile=self.config.ca_cert or None)
+
+    async def _scheme_hint(self) -> str:
+        """After a failed handshake: a hint if the port speaks the other scheme (TLS for ws://,
+        plain HTTP for wss://), else ''. Only the failure path pays for this probe."""
+        url = urlsplit(self.global_address)
+        if url.scheme not in ("ws", "wss") or not url.hostname:
+            return ""
+        ctx = None
+        if url.scheme == "ws":
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # only asking whether it is TLS
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port, ssl=ctx), 3)
+            try:
+                if ctx is not None:
+                    return f"global's KDS port at {self.global_address} speaks TLS: dial wss:// instead of ws://"
+                writer.write(b"GET /kds HTTP/1.1\r\nHost: probe\r\n\r\n")
+                if (await asyncio.wait_for(reader.read(5), 3)) == b"HTTP/":
+                    return (f"global's KDS port at {self.global_address} does not speak TLS "
+                            "(kds.tls.enabled: false): dial ws:// instead of wss://")
+            finally:
+                writer.close()
+        except (OSError, TimeoutError, ssl.SSLError):
+            pass
+        return ""
+
     async def _connect_once(self) -> None:
         cfg = self.config
         url = self.global_address.rstrip("/")
@@ -124,7 +174,8 @@ class KdsClient:
         token = self.token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with connect(url, additional_headers=headers, max_size=cfg.max_frame_bytes + 64 * 1024,
+        tls = self._ssl() if url.startswith("wss:") else None
+        async with connect(url, additional_headers=headers, ssl=tls, max_size=cfg.max_frame_bytes + 64 * 1024,
                            ping_interval=None, compression=None, open_timeout=cfg.liveness_timeout,
                            close_timeout=1) as ws:
             now = time.monotonic()

@@ -119,3 +119,16 @@ def check_tags(v: Violations, tags: Any, path: str, *, require_service: bool = F
                      f"underscores{extra}")
     if require_service and SERVICE_TAG not in tags:
         v.add(key(path, SERVICE_TAG), f'tag has to exist: add {SERVICE_TAG}: <service name>')
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def zone_name_problem(name: object) -> str:
+    """'' if `name` is a valid zone name (a DNS-1123 label, as Kuma's), else why not."""
+    if not isinstance(name, str) or not name:
+        return "is required: the name of the zone"
+    if len(name) > 63 or not DNS_LABEL.match(name):
+        return ("must be a DNS-1123 label: at most 63 characters of lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit (e.g. zone-1)")
+    return ""

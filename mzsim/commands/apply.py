@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
-import urllib.request
 
 from common.errors import MzsimError
 from common.resources import global_api_path, load_documents, parse_resource, to_universal
-from mzsim.api_client import add_global_options, wait_for_global
+from mzsim.api_client import ClientError, add_global_options, api_call, error_text, wait_for_global
 
 
 def register(sub) -> None:
@@ -39,29 +38,26 @@ def main(args) -> int:
                 failed += 1
                 continue
             if not waited:
-                if not wait_for_global(args.global_api, args.wait_global, "mzsim apply"):
+                if not wait_for_global(args.global_api, args.wait_global, "mzsim apply", args.api_ca_cert):
                     return 1
                 waited = True
-            body = json.dumps(to_universal(res)).encode()
-            req = urllib.request.Request(args.global_api.rstrip("/") + path, data=body, method="PUT",
-                                         headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=60) as resp:
-                    reply = json.loads(resp.read() or b"{}")
-                    verb = "created" if resp.status == 201 else "updated"
-                    print(f"{res.kind} {res.name} {verb}")
-                    for w in reply.get("warnings") or []:
-                        print(f"  warning: {w}")
-            except urllib.error.HTTPError as e:
-                failed += 1
-                try:
-                    err = json.loads(e.read())
-                    print(f"{fname}: {res.kind} {res.name}: {err.get('details')}", file=sys.stderr)
-                    for c in err.get("causes") or []:
-                        print(f"  {c['field']}: {c['message']}", file=sys.stderr)
-                except ValueError:
-                    print(f"{fname}: {res.kind} {res.name}: HTTP {e.code}", file=sys.stderr)
+                status, raw = api_call(args, "PUT", path, to_universal(res), timeout=60)
+            except ClientError as e:
+                print(f"mzsim apply: {e}", file=sys.stderr)
+                return 2
             except urllib.error.URLError as e:
                 print(f"cannot reach global at {args.global_api}: {e.reason}", file=sys.stderr)
                 return 1
+            if status in (200, 201):
+                try:
+                    reply = json.loads(raw or b"{}")
+                except ValueError:
+                    reply = {}
+                print(f"{res.kind} {res.name} {'created' if status == 201 else 'updated'}")
+                for w in reply.get("warnings") or []:
+                    print(f"  warning: {w}")
+            else:
+                failed += 1
+                print(f"{fname}: {res.kind} {res.name}: HTTP {status}: {error_text(raw)}", file=sys.stderr)
     return 1 if failed else 0

@@ -13,7 +13,11 @@ def register(sub) -> None:
                        description="Run a zone control plane. Settings: defaults < --config FILE < "
                        "MZSIM_* environment (MZSIM_ZONE_TOKEN holds the token) < flags.")
     p.add_argument("--name", help="zone name (required unless --count > 1)")
-    p.add_argument("--global-address", help="global KDS address, e.g. ws://127.0.0.1:5685 (omit: standalone)")
+    p.add_argument("--global-address", help="global KDS address, e.g. wss://127.0.0.1:5685 (omit: standalone)")
+    p.add_argument("--kds-ca-cert", help="CA certificate that signed global's KDS certificate (wss://); "
+                   "global generates it as data-dir/kds-ca.crt (default: the system trust store)")
+    p.add_argument("--kds-tls-skip-verify", action="store_true", default=None,
+                   help="dial wss:// without verifying global's certificate (insecure; for experiments)")
     p.add_argument("--token-file", help="file with the zone token; may contain {zone} (for --count)")
     p.add_argument("--api-port", type=int, help="zone API port (default 5682; --count uses consecutive ports)")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -62,6 +66,10 @@ def main(args) -> int:
             "environment": args.environment, "kubeconfig": args.kubeconfig, "count": args.count,
             "name_prefix": args.name_prefix, "dataplanes": args.dataplanes, "services": args.services,
             "mesh": args.mesh})
+        if args.kds_ca_cert:
+            config.kds.ca_cert = args.kds_ca_cert
+        if args.kds_tls_skip_verify:
+            config.kds.tls_skip_verify = True
         if args.dp_key_type:
             config.issuance.dp_key_type = args.dp_key_type
     except MzsimError as e:

@@ -14,7 +14,7 @@ from mzsim.launcher import Global, http
 async def _session(g: Global, zone: str, token: str):
     return await connect(g.kds + "/kds", additional_headers={"X-Mzsim-Zone": zone,
                                                              "Authorization": f"Bearer {token}"},
-                         max_size=None)
+                         max_size=None, ssl=g.kds_ssl())
 
 
 def hello(zone: str) -> str:
