@@ -28,7 +28,7 @@ def upsert(name: str, **over) -> dict:
 async def attacker_session(hostile, token: str):
     ws = await connect(hostile.g.kds + "/kds", additional_headers={"X-Mzsim-Zone": ATTACKER,
                                                                    "Authorization": f"Bearer {token}"},
-                       max_size=None)
+                       max_size=None, ssl=hostile.g.kds_ssl())
     await ws.send(json.dumps({"type": "hello", "zone": ATTACKER, "zone_instance": "raw", "applied_version": 0,
                               "store_id": "", "max_frame_bytes": FRAME}))
     assert json.loads(await ws.recv())["type"] == "welcome"
