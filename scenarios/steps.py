@@ -70,7 +70,7 @@ async def _poll(step: Step, cluster: Cluster, timeout: float) -> tuple[Outcome, 
 
 
 async def _apply(step: Step, cluster: Cluster) -> str:
-    res, opts = step.target, step.options
+    res, opts = cluster.resolve(step.raw), step.options
     status, body = await cluster.apply(res)
     if status is None:
         raise StepFailed(f"global did not answer: {body}")
@@ -117,24 +117,38 @@ def _process(action: str):
     async def run(step: Step, cluster: Cluster) -> str:
         await getattr(cluster, action)(step.target)
         return {"kill": "SIGKILL sent, process gone", "stop": "stopped (SIGTERM)",
-                "start": "listening", "restart": "stopped and listening again"}[action]
+                "start": "listening", "restart": "stopped and listening again",
+                "pause": "SIGSTOP: the process is frozen, its connections stay open",
+                "resume": "SIGCONT: the process runs again"}[action]
     return run
 
 
+def _peer(name: str, cluster: Cluster) -> str:
+    return f"backend {name}" if name in cluster.backends else "global"
+
+
 async def _partition(step: Step, cluster: Cluster) -> str:
-    proxy = cluster.proxies[step.target]
+    proxy = cluster.link(step.target)
     proxy.partition(step.options["mode"])
-    return ("link to global silently dropping" if step.options["mode"] == "drop"
-            else "link to global resetting connections")
+    cluster.event("fault", f"partition {step.target} ({step.options['mode']})")
+    peer = _peer(step.target, cluster)
+    return (f"link to {peer} silently dropping" if step.options["mode"] == "drop"
+            else f"link to {peer} resetting connections")
 
 
 async def _delay(step: Step, cluster: Cluster) -> str:
-    cluster.proxies[step.target].delay(step.options["latency"])
-    return f"every chunk to and from global held {step.options['latency']:g}s"
+    cluster.link(step.target).delay(step.options["latency"])
+    cluster.event("fault", f"delay {step.target} {step.options['latency']:g}s")
+    return f"every chunk to and from {_peer(step.target, cluster)} held {step.options['latency']:g}s"
+
+
+async def _backend(step: Step, cluster: Cluster) -> str:
+    return await cluster.backend_action(step.kind, step.target, step.options)
 
 
 async def _heal(step: Step, cluster: Cluster) -> str:
-    proxy = cluster.proxies[step.target]
+    proxy = cluster.link(step.target)
+    cluster.healed(f"heal {step.target}")
     if proxy.cut:
         was = f"partition lifted after {time.monotonic() - proxy.since:.1f}s"
     else:
@@ -152,5 +166,6 @@ _RUNNERS = {
     "note": _note, "wait": _wait, "expect": _expect, "apply": _apply, "delete": _delete, "register": _register,
     "kill": _process("kill"), "stop": _process("stop"), "start": _process("start"),
     "restart": _process("restart"), "partition": _partition, "delay": _delay, "heal": _heal,
-    "advance": _advance,
+    "advance": _advance, "pause": _process("pause"), "resume": _process("resume"),
+    "vault": _backend, "acmpca": _backend, "certmanager": _backend,
 }
