@@ -17,6 +17,7 @@ from mzsim.waiting import free_port
 from .backends import Backend, BackendError
 from .model import PLACEHOLDER, Scenario, substitute
 from .proxy import FaultProxy
+from .sampler import Sampler
 
 HTTP_TIMEOUT = 3.0
 
@@ -35,6 +36,8 @@ class Cluster:
         self.expected: set[str] = set()  # processes that should be running now
         self.backends: dict[str, Backend] = {b.name: Backend(b, workdir) for b in scenario.backends}
         self.paused: set[str] = set()
+        self.watches: dict = {}  # condition text -> steps.Watch
+        self.sampler = Sampler(self)
         self.t0 = time.monotonic()
         self.events: list[tuple[float, str, str]] = []  # (seconds since start, kind, text): the timeline
         self.last_heal: float | None = None  # wall clock of the last heal/resume/start/clear (issuance resumed)

@@ -569,7 +569,7 @@ def _resumed(words, text, zones, processes):
             return Outcome(False, "no heal, resume or start step has run yet")
         items, _ = await _mesh_dataplanes(p, mesh)
         fresh = [f"{z}/{_name(i)}" for z, i in items if _mtls(i).get("lastCertificateRegeneration")
-                 and parse_time(_mtls(i)["lastCertificateRegeneration"]).timestamp() >= since]
+                 and parse_time(_mtls(i)["lastCertificateRegeneration"]).timestamp() >= int(since)]  # 1s resolution
         ago = dt.datetime.now(dt.UTC).timestamp() - since
         return Outcome(bool(fresh), f"{len(fresh)} of {len(items)} dataplanes of {mesh} issued in the "
                                     f"{ago:.1f}s since the heal" + (f" (first: {fresh[0]})" if fresh else ""))

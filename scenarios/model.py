@@ -35,6 +35,7 @@ STEP_OPTIONS: dict[str, set[str]] = {
     "heal": set(),
     "advance": set(),
     "pause": set(), "resume": set(),
+    "watch": set(), "unwatch": set(),
     "vault": {"backend"},
     "acmpca": {"backend", "count", "target", "status"},
     "certmanager": {"backend", "reason"},
@@ -123,6 +124,8 @@ class Step:
             return f"apply {res.kind} {res.name} (expect {self.options['outcome']})"
         if self.kind == "register":
             return f"register dataplane {self.target['mesh']}/{self.target['name']} in {self.target['zone']}"
+        if self.kind in ("watch", "unwatch"):
+            return f"{self.kind} {self.condition.text}"
         if self.kind in ("wait", "expect"):
             extra = ""
             if self.kind == "wait":
@@ -447,7 +450,7 @@ class _Parser:
                 if "latency" not in raw:
                     self.bad(f"{where}.latency", "is required, e.g. latency: 300ms")
                 step.options["latency"] = self.duration(raw.get("latency"), f"{where}.latency", 0.0)
-        elif kind in ("wait", "expect"):
+        elif kind in ("wait", "expect", "watch", "unwatch"):
             try:
                 step.condition = parse_condition(value, processes)
             except ConditionError as e:

@@ -17,6 +17,7 @@ class StepResult:
     status: str = SKIPPED
     seconds: float = 0.0
     detail: str = ""
+    started: float = 0.0  # seconds since the scenario started
 
 
 @dataclass
@@ -32,6 +33,9 @@ class ScenarioResult:
     workdir: str = ""
     logs: dict[str, str] = field(default_factory=dict)
     unstopped: list[str] = field(default_factory=list)  # processes that would not stop: a failure
+    seed: int | None = None
+    events: list = field(default_factory=list)  # (seconds, kind, text): faults, heals, applies, steps, errors
+    samples: list = field(default_factory=list)  # the Sampler's, as dicts
 
     @property
     def passed(self) -> bool:

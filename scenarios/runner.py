@@ -11,11 +11,12 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 
 from . import model
 from .cluster import Cluster
 from .report import FAILED, PASSED, ScenarioResult, StepResult, summary, write_json
-from .steps import StepFailed, run_step
+from .steps import StepFailed, run_step, stop_watches, watch_failure
 
 FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files")
 
@@ -93,12 +94,17 @@ async def run_scenario(sc: model.Scenario, keep: bool, out: Out) -> ScenarioResu
             result.setup_error = str(e)
             out(f"[setup] FAILED: {e}")
         else:
+            cluster.sampler.start()
             await _run_steps(sc, cluster, result, out)
     except asyncio.CancelledError:  # SIGTERM or Ctrl-C: clean up below, then stop
         asyncio.current_task().uncancel()
         result.interrupted = True
         out("interrupted: stopping every process this scenario started ...")
     finally:
+        await stop_watches(cluster)
+        await cluster.sampler.stop()
+        result.events = cluster.events
+        result.samples = [asdict(x) for x in cluster.sampler.samples]
         result.logs = cluster.log_paths()
         result.unstopped = await cluster.down()
         result.seconds = round(time.monotonic() - started, 2)
@@ -122,18 +128,51 @@ async def _run_steps(sc: model.Scenario, cluster: Cluster, result: ScenarioResul
         prefix = f"[{step.index:>2}/{total}]"
         out(f"{prefix} {step.title}" if step.kind != "note" else f"{prefix} note: {step.target}")
         t0 = time.monotonic()
+        cluster.event("step", f"{step.index} {step.title}")
         try:
-            res.detail = await run_step(step, cluster)
+            res.detail = await _guarded(step, cluster, out, prefix, t0)
             died = cluster.unexpected_exits()
             if died:
                 raise StepFailed("a process died: " + "; ".join(died))
+            if watch_failure(cluster):
+                raise StepFailed(watch_failure(cluster))
             res.status = PASSED
         except StepFailed as e:
             res.status, res.detail = FAILED, str(e)
         res.seconds = round(time.monotonic() - t0, 2)
+        res.started = round(t0 - cluster.t0, 2)
         if res.status == FAILED:
+            cluster.event("error", f"step {step.index} failed")
             out(f"{' ' * len(prefix)} FAILED after {res.seconds:.1f}s: {res.detail}")
             return
         if step.kind != "note":
             out(f"{' ' * len(prefix)} ok {res.seconds:.1f}s: {res.detail}")
 
+
+
+PROGRESS_EVERY = 5.0  # seconds between progress lines of a long step
+
+
+async def _guarded(step: model.Step, cluster: Cluster, out: Out, prefix: str, t0: float) -> str:
+    """The step, failed early if a watched condition becomes false; a progress line now and then."""
+    task = asyncio.create_task(run_step(step, cluster))
+    next_note = t0 + PROGRESS_EVERY
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.2)
+            if done:
+                return task.result()
+            failed = watch_failure(cluster)
+            if failed:
+                raise StepFailed(failed)
+            if time.monotonic() >= next_note:
+                next_note += PROGRESS_EVERY
+                out(f"{' ' * len(prefix)} ... {time.monotonic() - t0:.0f}s in step {step.index}, "
+                    f"{time.monotonic() - cluster.t0:.0f}s in all; {cluster.sampler.line()}")
+    finally:
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, StepFailed):
+                pass

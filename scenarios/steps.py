@@ -157,6 +157,66 @@ async def _heal(step: Step, cluster: Cluster) -> str:
     return f"link restored: {was}"
 
 
+class Watch:
+    """A condition checked in the background from its `watch` step to its `unwatch` (or the end)."""
+
+    def __init__(self, step: Step, cluster: Cluster):
+        self.step, self.cluster = step, cluster
+        self.checks, self.failed, self.last = 0, "", ""
+        self.started = time.monotonic()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            outcome = await self.step.condition.evaluate(self.cluster)
+            self.checks += 1
+            self.last = outcome.seen
+            if not outcome.ok:
+                self.failed = (f"watched '{self.step.condition.text}' (since step {self.step.index}) became false "
+                               f"after {time.monotonic() - self.started:.1f}s: {outcome.seen}")
+                self.cluster.event("error", f"watch failed: {self.step.condition.text}")
+                return
+            await asyncio.sleep(POLL)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+
+async def _watch(step: Step, cluster: Cluster) -> str:
+    text = step.condition.text
+    if text in cluster.watches:
+        raise StepFailed(f"'{text}' is already watched")
+    outcome = await step.condition.evaluate(cluster)
+    if not outcome.ok:
+        raise StepFailed(f"cannot watch '{text}': it is false now: {outcome.seen}")
+    cluster.watches[text] = Watch(step, cluster)
+    return f"watching from now on: {outcome.seen}"
+
+
+async def _unwatch(step: Step, cluster: Cluster) -> str:
+    w = cluster.watches.pop(step.condition.text, None)
+    if w is None:
+        raise StepFailed(f"'{step.condition.text}' is not watched; add a watch step before")
+    await w.stop()
+    if w.failed:
+        raise StepFailed(w.failed)
+    return f"held for {time.monotonic() - w.started:.1f}s ({w.checks} checks): {w.last}"
+
+
+def watch_failure(cluster: Cluster) -> str:
+    """The first watch that failed, if any."""
+    return next((w.failed for w in cluster.watches.values() if w.failed), "")
+
+
+async def stop_watches(cluster: Cluster) -> None:
+    for w in cluster.watches.values():
+        await w.stop()
+
+
 async def _advance(step: Step, cluster: Cluster) -> str:
     await asyncio.sleep(step.target)  # deliberately letting time pass (e.g. certificate lifetimes)
     return f"{step.target:g}s passed"
@@ -167,5 +227,5 @@ _RUNNERS = {
     "kill": _process("kill"), "stop": _process("stop"), "start": _process("start"),
     "restart": _process("restart"), "partition": _partition, "delay": _delay, "heal": _heal,
     "advance": _advance, "pause": _process("pause"), "resume": _process("resume"),
-    "vault": _backend, "acmpca": _backend, "certmanager": _backend,
+    "vault": _backend, "acmpca": _backend, "certmanager": _backend, "watch": _watch, "unwatch": _unwatch,
 }
