@@ -12,7 +12,7 @@ import time
 
 from common.resources import global_api_path, parse_resource, to_universal
 from mzsim.launcher import Global, Proc, Zone, http
-from mzsim.waiting import free_port
+from mzsim.waiting import free_port, free_port_range, wait_port
 
 from .backends import Backend, BackendError
 from .model import PLACEHOLDER, Scenario, substitute
@@ -36,8 +36,12 @@ class Cluster:
         self.expected: set[str] = set()  # processes that should be running now
         self.backends: dict[str, Backend] = {b.name: Backend(b, workdir) for b in scenario.backends}
         self.paused: set[str] = set()
+        self.groups: dict[str, ZoneGroup] = {}  # `count` zones in one process, known by the spec's name
         self.watches: dict = {}  # condition text -> steps.Watch
         self.sampler = Sampler(self)
+        self.burst: asyncio.Task | None = None
+        self.acked: list[str] = []  # meshes of the burst global acknowledged
+        self.unacked: list[str] = []
         self.t0 = time.monotonic()
         self.events: list[tuple[float, str, str]] = []  # (seconds since start, kind, text): the timeline
         self.last_heal: float | None = None  # wall clock of the last heal/resume/start/clear (issuance resumed)
@@ -84,6 +88,11 @@ class Cluster:
                      "--mesh", ",".join(spec.meshes), "--environment", spec.environment, *spec.args]
             if spec.environment == "kubernetes" and kubeconfig:
                 extra += ["--kubeconfig", kubeconfig]
+            if spec.count > 1:
+                self.groups[spec.name] = ZoneGroup(self.workdir, spec.name, self.glob, extra_args=extra,
+                                                   env={**self.scenario.env, **env, **spec.env},
+                                                   kds_address=proxy.address, count=spec.count)
+                continue
             self.zones[spec.name] = Zone(self.workdir, spec.name, self.glob, extra_args=extra,
                                          env={**self.scenario.env, **env, **spec.env}, kds_address=proxy.address)
         await self.start("global")
@@ -95,12 +104,17 @@ class Cluster:
                 raise ClusterError(f"global rejected {res.kind} {res.name} from resources: {api_error_text(body)}")
             say(f"applied {res.kind} {res.name}")
         for spec in self.scenario.zones:
-            if spec.token_for:
+            if spec.token_for and spec.name in self.zones:
                 path = await asyncio.to_thread(self.glob.token_file, spec.token_for)
                 self.zones[spec.name].token_file = path
             if spec.start:
                 await self.start(spec.name)
-                say(f"{spec.name} up: API {self.zones[spec.name].api} (KDS via proxy :{self.proxies[spec.name].port})")
+                if spec.name in self.groups:
+                    say(f"{spec.name} up: {spec.count} zones in one process (KDS via proxy "
+                        f":{self.proxies[spec.name].port})")
+                else:
+                    say(f"{spec.name} up: API {self.zones[spec.name].api} (KDS via proxy "
+                        f":{self.proxies[spec.name].port})")
 
     async def down(self) -> list[str]:
         """Stop everything this cluster started. Returns processes that would not stop."""
@@ -122,10 +136,10 @@ class Cluster:
         return left
 
     def _procs(self) -> list[Proc]:
-        return [x.proc for x in [*self.zones.values(), self.glob] if x.proc is not None]
+        return [x.proc for x in [*self.zones.values(), *self.groups.values(), self.glob] if x.proc is not None]
 
     def _target(self, name: str) -> Global | Zone:
-        return self.glob if name == "global" else self.zones[name]
+        return self.glob if name == "global" else self.zones.get(name) or self.groups[name]
 
     async def start(self, name: str) -> None:
         b = self.backend_of(name)
@@ -242,6 +256,10 @@ class Cluster:
                 names.append(f"{res.kind} {res.name}")
         return f"; applied {', '.join(names)}" if names else "; no resource carries its token"
 
+    async def apply_quiet(self, body: dict) -> tuple[int | None, object]:
+        """A PUT of a Universal mesh, not on the timeline (bursts)."""
+        return await self._http("PUT", f"{self.glob.api}/meshes/{body['name']}", body)
+
     async def apply(self, res) -> tuple[int | None, object]:
         self.event("apply", f"{res.kind} {res.name}")
         return await self._http("PUT", self.glob.api + global_api_path(res), to_universal(res))
@@ -268,6 +286,10 @@ class Cluster:
     async def zone_get(self, zone: str, path: str):
         return await self._http("GET", self.zones[zone].api + path)
 
+    def burst_state(self) -> tuple[bool, list[str], list[str]]:
+        done = self.burst is None or self.burst.done()
+        return done, list(self.acked), list(self.unacked)
+
     def running_zones(self) -> list[str]:
         return [z for z in self.zones if z in self.expected]
 
@@ -282,7 +304,7 @@ class Cluster:
         return "\n".join("    " + line for line in self.log_text(process).splitlines()[-lines:])
 
     def log_paths(self) -> dict[str, str]:
-        out = {name: self._target(name).proc.log_path for name in ["global", *self.zones]
+        out = {name: self._target(name).proc.log_path for name in ["global", *self.zones, *self.groups]
                if self._target(name).proc is not None}
         for b in self.backends.values():
             out.update({name: p.log_path for name, p in b.procs.items()})
@@ -303,3 +325,24 @@ def api_error_text(body) -> str:
         return str(body)
     causes = "; ".join(f"{c.get('field')}: {c.get('message')}" for c in body.get("causes") or [])
     return f"{body.get('details') or body.get('title') or body}" + (f" ({causes})" if causes else "")
+
+
+class ZoneGroup(Zone):
+    """`count` zones {name}-1 ... in one `mzsim zone --count` process, on consecutive API ports."""
+
+    def __init__(self, workdir: str, name: str, glob: Global, *, count: int, **kwargs):
+        super().__init__(workdir, name, glob, **kwargs)
+        self.count = count
+        self.api_port = free_port_range(count)
+
+    def start(self) -> Zone:
+        names = [f"{self.name}-{i + 1}" for i in range(self.count)]
+        if not os.path.exists(os.path.join(self.workdir, f"{names[-1]}.token")):
+            for n in names:
+                self.glob.token_file(n)  # {workdir}/{zone}.token
+        args = ["zone", "--count", str(self.count), "--name-prefix", f"{self.name}-", "--api-port",
+                str(self.api_port), "--data-dir", self.data_dir, "--global-address", self.kds_address or self.glob.kds,
+                "--token-file", os.path.join(self.workdir, "{zone}.token")]
+        self.proc = Proc(args + self.extra_args, os.path.join(self.workdir, f"{self.name}.log"), self.env).start()
+        wait_port(self.api_port + self.count - 1, timeout=60)
+        return self

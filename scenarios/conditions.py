@@ -60,6 +60,9 @@ FORMS = [
     "breaker BACKEND in zone Z is closed|open|half-open",
     "issuance resumed in mesh M",
     "zone Z issuance COUNTER OP N",
+    "zones active|in_sync OP N",
+    "burst done",
+    "acknowledged meshes on global | on all zones",
 ]
 BREAKER_STATES = ("closed", "open", "half-open")
 
@@ -77,6 +80,7 @@ class Probe(Protocol):
     def log_text(self, process: str) -> str: ...
     @property
     def last_heal(self) -> float | None: ...
+    def burst_state(self) -> tuple[bool, list[str], list[str]]: ...
 
 
 @dataclass
@@ -110,7 +114,8 @@ def parse(text: str, processes: list[str]) -> Condition:
     head = words[0]
     parsers = {"global": _global, "zone": _zone, "mesh": _mesh, "dataplanes": _dataplanes,
                "identity": _identity, "insight": _insight, "log": _log, "no": _no_expired,
-               "peers": _peers, "breaker": _breaker, "issuance": _resumed}
+               "peers": _peers, "breaker": _breaker, "issuance": _resumed, "zones": _zones_count,
+               "burst": _burst_done, "acknowledged": _acknowledged}
     if head not in parsers:
         raise ConditionError(f"{text!r}: unknown subject {head!r}; a condition starts with one of "
                              f"{', '.join(parsers)}. Forms: " + "; ".join(FORMS))
@@ -573,4 +578,55 @@ def _resumed(words, text, zones, processes):
         ago = dt.datetime.now(dt.UTC).timestamp() - since
         return Outcome(bool(fresh), f"{len(fresh)} of {len(items)} dataplanes of {mesh} issued in the "
                                     f"{ago:.1f}s since the heal" + (f" (first: {fresh[0]})" if fresh else ""))
+    return check
+
+
+def _zones_count(words, text, zones, processes):
+    if len(words) != 4 or words[1] not in ("active", "in_sync"):
+        raise _bad(text, "zones")
+    state, op, n = words[1], _op(words[2], text), _int(words[3], text)
+
+    async def check(p: Probe) -> Outcome:
+        status, body = await p.global_get("/status/zones")
+        if status != 200:
+            return Outcome(False, "global's /status/zones does not answer")
+        count = sum(1 for z in body if z["active"] and (state == "active" or z["inSync"]))
+        return Outcome(op(count, n), f"{count} of {len(body)} registered zones {state} (want {words[2]} {n})")
+    return check
+
+
+def _burst_done(words, text, zones, processes):
+    if words != ["burst", "done"]:
+        raise _bad(text, "burst")
+
+    async def check(p: Probe) -> Outcome:
+        done, acked, unacked = p.burst_state()
+        return Outcome(done, f"burst {'done' if done else 'running'}: {len(acked)} acknowledged, "
+                             f"{len(unacked)} not")
+    return check
+
+
+def _acknowledged(words, text, zones, processes):
+    if words[1:4] not in (["meshes", "on", "global"], ["meshes", "on", "all"]) or \
+            (words[3] == "all" and words[4:] != ["zones"]) or (words[3] == "global" and len(words) != 4):
+        raise _bad(text, "acknowledged")
+    on_global = words[3] == "global"
+
+    async def check(p: Probe) -> Outcome:
+        done, acked, _ = p.burst_state()
+        if not done:
+            return Outcome(False, f"the burst is still running ({len(acked)} acknowledged so far)")
+        targets = [None] if on_global else p.running_zones()
+        for z in targets:
+            get = p.global_get if z is None else (lambda path, z=z: p.zone_get(z, path))
+            status, body = await get("/meshes?size=10000")
+            if status != 200:
+                return Outcome(False, f"{z or 'global'} API does not answer")
+            have = {m["name"] for m in body["items"]}
+            missing = [m for m in acked if m not in have]
+            if missing:
+                return Outcome(False, f"{z or 'global'} lacks {len(missing)} of {len(acked)} acknowledged "
+                                      f"meshes, e.g. {', '.join(missing[:5])}")
+        where = "global" if on_global else f"{len(targets)} zones"
+        return Outcome(True, f"all {len(acked)} acknowledged meshes on {where}")
     return check

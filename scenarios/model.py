@@ -36,6 +36,7 @@ STEP_OPTIONS: dict[str, set[str]] = {
     "advance": set(),
     "pause": set(), "resume": set(),
     "watch": set(), "unwatch": set(),
+    "burst": {"prefix", "concurrency"},
     "vault": {"backend"},
     "acmpca": {"backend", "count", "target", "status"},
     "certmanager": {"backend", "reason"},
@@ -57,7 +58,7 @@ ACMPCA_ACTIONS = ("throttle", "fail", "clear")
 CERTMANAGER_ACTIONS = ("deny", "allow", "stop-approving", "approve")
 PLACEHOLDER = re.compile(r"\$\{([a-z0-9-]+)\.([a-z_0-9]+)\}")
 LINK_STEPS = ("partition", "delay", "heal")
-ZONE_KEYS = {"name", "environment", "dataplanes", "services", "meshes", "env", "args", "token_for", "start"}
+ZONE_KEYS = {"name", "environment", "dataplanes", "services", "meshes", "env", "args", "token_for", "start", "count"}
 DELETE_FORMS = "'mesh NAME', 'secret MESH/NAME' or 'global-secret NAME'"
 
 
@@ -80,6 +81,7 @@ class ZoneSpec:
     args: list[str] = field(default_factory=list)
     token_for: str = ""  # a token issued for another zone (a refused-token scenario)
     start: bool = True  # start with the topology, or later with a `start` step
+    count: int = 1  # >1: this many zones ({name}-1 ...) in one `mzsim zone --count` process
 
 
 @dataclass
@@ -137,6 +139,8 @@ class Step:
             return f"{self.kind} {self.condition.text}{extra}"
         if self.kind == "advance":
             return f"advance {self.target:g}s"
+        if self.kind == "burst":
+            return f"burst of {self.target} mesh applies ({self.options['prefix']}-N), in the background"
         if self.kind == "partition":
             return f"partition {self.target} ({self.options['mode']})"
         if self.kind == "delay":
@@ -366,6 +370,11 @@ class _Parser:
             if not isinstance(start, bool):
                 self.bad(f"{where}.start", "must be true or false")
             spec.start = start is not False
+            count = z.get("count", 1)
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 500:
+                self.bad(f"{where}.count", f"must be a whole number from 1 to 500, got {count!r}")
+            else:
+                spec.count = count
             out.append(spec)
         return out
 
@@ -464,6 +473,16 @@ class _Parser:
                 step.options["for"] = self.duration(raw.get("for"), f"{where}.for", 0.0)
         elif kind == "advance":
             step.target = self.duration(value, where, 0.0)
+        elif kind == "burst":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+                self.bad(where, f"must be the number of meshes to apply (1 to 10000), got {value!r}")
+            prefix = raw.get("prefix", "burst")
+            if not isinstance(prefix, str) or not NAME_RE.match(prefix + "-1"):
+                self.bad(f"{where}.prefix", "must make DNS labels with -N appended, e.g. burst")
+            conc = raw.get("concurrency", 4)
+            if not isinstance(conc, int) or isinstance(conc, bool) or not 1 <= conc <= 32:
+                self.bad(f"{where}.concurrency", f"must be a whole number from 1 to 32, got {conc!r}")
+            step.options = {"prefix": prefix, "concurrency": conc}
         elif kind == "apply":
             step.raw = value
             step.target = self.resource(value, where)

@@ -215,6 +215,36 @@ def watch_failure(cluster: Cluster) -> str:
 async def stop_watches(cluster: Cluster) -> None:
     for w in cluster.watches.values():
         await w.stop()
+    if cluster.burst is not None and not cluster.burst.done():
+        cluster.burst.cancel()
+        try:
+            await cluster.burst
+        except asyncio.CancelledError:
+            pass
+
+
+async def _burst(step: Step, cluster: Cluster) -> str:
+    """Apply meshes in the background; the ones global acknowledged (2xx) are recorded."""
+    if cluster.burst is not None and not cluster.burst.done():
+        raise StepFailed("a burst is still running; wait for 'burst done' first")
+    names = [f"{step.options['prefix']}-{i + 1}" for i in range(step.target)]
+    cluster.acked.clear()
+    cluster.unacked.clear()
+    todo = list(names)
+
+    async def worker() -> None:
+        while todo:
+            name = todo.pop(0)
+            status, _ = await cluster.apply_quiet({"type": "Mesh", "name": name})
+            (cluster.acked if status in (200, 201) else cluster.unacked).append(name)
+
+    async def run() -> None:
+        await asyncio.gather(*(worker() for _ in range(step.options["concurrency"])))
+        cluster.event("apply", f"burst done: {len(cluster.acked)} acknowledged, {len(cluster.unacked)} not")
+
+    cluster.burst = asyncio.create_task(run())
+    cluster.event("apply", f"burst of {step.target} started")
+    return f"applying {step.target} meshes, {step.options['concurrency']} at a time"
 
 
 async def _advance(step: Step, cluster: Cluster) -> str:
@@ -228,4 +258,5 @@ _RUNNERS = {
     "restart": _process("restart"), "partition": _partition, "delay": _delay, "heal": _heal,
     "advance": _advance, "pause": _process("pause"), "resume": _process("resume"),
     "vault": _backend, "acmpca": _backend, "certmanager": _backend, "watch": _watch, "unwatch": _unwatch,
+    "burst": _burst,
 }
