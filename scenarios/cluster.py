@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import time
 
@@ -27,10 +28,13 @@ class ClusterError(Exception):
 
 
 class Cluster:
-    def __init__(self, scenario: Scenario, workdir: str):
+    def __init__(self, scenario: Scenario, workdir: str, seed: int = 0):
         self.scenario = scenario
         self.workdir = workdir
-        self.glob = Global(workdir, extra_args=scenario.global_args, env={**scenario.env, **scenario.global_env})
+        self.seed = seed
+        self.rng = random.Random(seed)  # every jitter the runner adds (delay steps) draws from this
+        self.glob = Global(workdir, extra_args=list(scenario.global_args),
+                           env={**scenario.env, **scenario.global_env})
         self.proxies: dict[str, FaultProxy] = {}
         self.zones: dict[str, Zone] = {}
         self.expected: set[str] = set()  # processes that should be running now

@@ -31,7 +31,7 @@ STEP_OPTIONS: dict[str, set[str]] = {
     "expect": {"within", "for"},
     "kill": set(), "stop": set(), "start": set(), "restart": set(),
     "partition": {"mode"},
-    "delay": {"latency"},
+    "delay": {"latency", "jitter"},
     "heal": set(),
     "advance": set(),
     "pause": set(), "resume": set(),
@@ -144,7 +144,8 @@ class Step:
         if self.kind == "partition":
             return f"partition {self.target} ({self.options['mode']})"
         if self.kind == "delay":
-            return f"delay {self.target} by {self.options['latency']:g}s"
+            jitter = f" ± {self.options['jitter']:g}s" if self.options.get("jitter") else ""
+            return f"delay {self.target} by {self.options['latency']:g}s{jitter}"
         if self.kind == "delete":
             return f"delete {self.target[0]} {self.target[1]}"
         if self.kind in BACKEND_TYPES:
@@ -459,6 +460,7 @@ class _Parser:
                 if "latency" not in raw:
                     self.bad(f"{where}.latency", "is required, e.g. latency: 300ms")
                 step.options["latency"] = self.duration(raw.get("latency"), f"{where}.latency", 0.0)
+                step.options["jitter"] = self.duration(raw.get("jitter"), f"{where}.jitter", 0.0)
         elif kind in ("wait", "expect", "watch", "unwatch"):
             try:
                 step.condition = parse_condition(value, processes)

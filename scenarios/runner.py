@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import random
 import shutil
 import signal
 import tempfile
@@ -15,7 +16,18 @@ from dataclasses import asdict
 
 from . import model
 from .cluster import Cluster
-from .report import FAILED, PASSED, ScenarioResult, StepResult, summary, write_json
+from .report import (
+    FAILED,
+    PASSED,
+    ScenarioResult,
+    StepResult,
+    repeat_summary,
+    repeat_text,
+    summary,
+    write_html,
+    write_json,
+    write_junit,
+)
 from .steps import StepFailed, run_step, stop_watches, watch_failure
 
 FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files")
@@ -47,7 +59,8 @@ def load_all(args: list[str]) -> tuple[list[model.Scenario], list[str]]:
     return scenarios, errors
 
 
-def run(args: list[str], report: str | None = None, keep: bool = False, out: Out = print) -> int:
+def run(args: list[str], report: str | None = None, keep: bool = False, out: Out = print, *,
+        seed: int | None = None, repeat: int = 1, junit: str | None = None, html: str | None = None) -> int:
     """0 if every scenario passed, 1 if one failed, 2 if a file is invalid (nothing started then)."""
     scenarios, errors = load_all(args)
     if errors:
@@ -55,36 +68,48 @@ def run(args: list[str], report: str | None = None, keep: bool = False, out: Out
             out(f"invalid scenario: {e}")
         out("nothing was started; fix the files above")
         return 2
-    results = asyncio.run(_run_all(scenarios, keep, out))
+    results = asyncio.run(_run_all(scenarios, keep, out, seed, max(1, repeat)))
     out(summary(results))
-    if report:
-        write_json(report, results)
-        out(f"report written to {report}")
+    repeats = repeat_summary(results) if repeat > 1 else None
+    if repeats:
+        out(repeat_text(repeats))
+    for path, write, what in ((report, lambda p: write_json(p, results, repeats), "report"),
+                              (junit, lambda p: write_junit(p, results), "JUnit report"),
+                              (html, lambda p: write_html(p, results), "HTML report")):
+        if path:
+            write(path)
+            out(f"{what} written to {path}")
     return 0 if results and all(r.passed for r in results) else 1
 
 
-async def _run_all(scenarios: list[model.Scenario], keep: bool, out: Out) -> list[ScenarioResult]:
+async def _run_all(scenarios: list[model.Scenario], keep: bool, out: Out, seed: int | None,
+                   repeat: int) -> list[ScenarioResult]:
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, main.cancel)  # same cleanup path as Ctrl-C
     results: list[ScenarioResult] = []
     try:
         for sc in scenarios:
-            results.append(await run_scenario(sc, keep, out))
-            if results[-1].interrupted:
-                break
+            for k in range(repeat):
+                if repeat > 1:
+                    out(f"\n-- run {k + 1} of {repeat}")
+                # the run's seed: the one given (every run alike), else a fresh one, recorded to replay it
+                run_seed = seed if seed is not None else random.SystemRandom().randrange(2 ** 31)
+                results.append(await run_scenario(sc, keep, out, run_seed))
+                if results[-1].interrupted:
+                    return results
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
     return results
 
 
-async def run_scenario(sc: model.Scenario, keep: bool, out: Out) -> ScenarioResult:
-    result = ScenarioResult(sc.name, sc.path, sc.description)
+async def run_scenario(sc: model.Scenario, keep: bool, out: Out, seed: int = 0) -> ScenarioResult:
+    result = ScenarioResult(sc.name, sc.path, sc.description, seed=seed)
     result.steps = [StepResult(s.index, s.kind, s.title) for s in sc.steps]
     result.workdir = tempfile.mkdtemp(prefix=f"mzsim-scenario-{sc.name}-")
-    cluster = Cluster(sc, result.workdir)
+    cluster = Cluster(sc, result.workdir, seed)
     started = time.monotonic()
-    out(f"\n== scenario {sc.name} ({sc.path})")
+    out(f"\n== scenario {sc.name} ({sc.path}), seed {seed}")
     if sc.description:
         out("   " + " ".join(sc.description.split()))
     try:

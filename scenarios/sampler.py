@@ -18,6 +18,7 @@ class Sample:
     t: float  # seconds since the scenario started
     certified: dict[str, int] = field(default_factory=dict)  # mesh -> dataplanes with a valid certificate
     dataplanes: dict[str, int] = field(default_factory=dict)  # mesh -> dataplanes
+    issued_by: dict[str, int] = field(default_factory=dict)  # "mesh/backend" -> valid certificates from it
     breakers: dict[str, str] = field(default_factory=dict)  # "zone mesh/backend" -> closed|open|half-open
     zones_up: int = 0
 
@@ -68,7 +69,11 @@ class Sampler:
                     mtls = (item.get("dataplaneInsight") or {}).get("mTLS") or {}
                     exp = mtls.get("certificateExpirationTime")
                     s.dataplanes[mesh] = s.dataplanes.get(mesh, 0) + 1
-                    s.certified[mesh] = s.certified.get(mesh, 0) + bool(exp and parse_time(exp) > now)
+                    valid = bool(exp and parse_time(exp) > now)
+                    s.certified[mesh] = s.certified.get(mesh, 0) + valid
+                    if valid:
+                        key = f"{mesh}/{mtls.get('issuedBackend')}"
+                        s.issued_by[key] = s.issued_by.get(key, 0) + 1
         return s
 
     def line(self) -> str:

@@ -137,7 +137,7 @@ async def _partition(step: Step, cluster: Cluster) -> str:
 
 
 async def _delay(step: Step, cluster: Cluster) -> str:
-    cluster.link(step.target).delay(step.options["latency"])
+    cluster.link(step.target).delay(step.options["latency"], step.options.get("jitter") or 0.0, cluster.rng)
     cluster.event("fault", f"delay {step.target} {step.options['latency']:g}s")
     return f"every chunk to and from {_peer(step.target, cluster)} held {step.options['latency']:g}s"
 
