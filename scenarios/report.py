@@ -155,7 +155,8 @@ def write_junit(path: str, results: list[ScenarioResult]) -> None:
 
 
 # -- --html -------------------------------------------------------------------------
-COLORS = {"fault": "#d9480f", "heal": "#2b8a3e", "apply": "#1971c2", "error": "#c92a2a", "backend": "#495057",
+COLORS = {"ack": "#66a80f", "fault": "#d9480f", "heal": "#2b8a3e",
+          "apply": "#1971c2", "error": "#c92a2a", "backend": "#495057",
           "closed": "#b2f2bb", "open": "#ffa8a8", "half-open": "#ffd8a8",
           PASSED: "#8ce99a", FAILED: "#ff8787", SKIPPED: "#dee2e6"}
 MESH_COLORS = ["#1c7ed6", "#ae3ec9", "#f08c00", "#0ca678", "#e64980", "#5c940d"]
@@ -208,9 +209,10 @@ def _svg(r: ScenarioResult) -> str:
                      f"stroke='#fff'><title>{s.index} {e(s.title)} ({s.seconds:.1f}s): {e(s.detail[:300])}"
                      f"</title></rect>")
     y += 26
-    for lane in ("fault", "heal", "apply", "error"):
+    for lane, label in (("fault", "faults"), ("heal", "heals"), ("apply", "applies"), ("ack", "ACKs"),
+                        ("error", "errors")):
         evs = [ev for ev in r.events if ev[1] == lane or (lane == "fault" and ev[1] == "backend")]
-        parts.append(f"<text x='4' y='{y + 12}'>{lane}s</text>")
+        parts.append(f"<text x='4' y='{y + 12}'>{label}</text>")
         for t, kind, text in evs:
             parts.append(f"<g><title>{t:.1f}s {e(text)}</title><rect x='{x(t) - 2:.1f}' y='{y}' width='4' "
                          f"height='16' fill='{COLORS[kind]}'/></g>")

@@ -28,6 +28,7 @@ class Sampler:
         self.cluster = cluster
         self.samples: list[Sample] = []
         self._task: asyncio.Task | None = None
+        self._acked: dict[str, object] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -54,6 +55,12 @@ class Sampler:
         s = Sample(round(time.monotonic() - c.t0, 2))
         now = dt.datetime.now(dt.UTC)
         meshes = sorted({m for z in c.scenario.zones for m in z.meshes})
+        status, zones = await c.global_get("/status/zones")
+        if status == 200:  # ACKs: a zone's acknowledged version moved
+            for z in zones:
+                if z.get("ackedVersion") is not None and self._acked.get(z["name"]) != z["ackedVersion"]:
+                    self._acked[z["name"]] = z["ackedVersion"]
+                    c.event("ack", f"{z['name']} acked version {z['ackedVersion']}")
         for zone in c.running_zones():
             status, body = await c.zone_get(zone, "/status")
             if status != 200:
