@@ -177,7 +177,7 @@ class Backend:
 
     def _unseal_key(self) -> str:
         with open(self.procs[self.spec.name].log_path, errors="replace") as f:
-            m = re.search(r"Unseal Key: (\S+)", f.read())
+            m = re.search(r"Unseal Key: (\S+)", f.read(256 * 1024))  # printed at start-up
         if m is None:
             raise BackendError(f"{self.spec.name}: the dev server's log names no unseal key")
         return m.group(1)
