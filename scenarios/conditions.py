@@ -365,7 +365,7 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
     else:
         meshes = [mesh]
     now = dt.datetime.now(dt.UTC)
-    count = 0
+    count, why = 0, ""  # why: the first failing dataplane and its last error
     for m in meshes:
         status, body = await p.zone_get(zone, f"/meshes/{m}/dataplanes/_overview")
         if status != 200:
@@ -377,9 +377,11 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
                 count += bool(mtls.get("serial") and expiry and parse_time(expiry) > now)
             elif measure == "rotated":
                 count += int(mtls.get("certificateRegenerations") or 0) >= 2
-            else:
-                count += mtls.get("status") in FAILING
-    return count, ""
+            elif mtls.get("status") in FAILING:
+                count += 1
+                if not why:
+                    why = f"{zone} {m}/{item.get('name')}: {mtls.get('status')}: {(mtls.get('lastError') or '')[:200]}"
+    return count, why
 
 
 
