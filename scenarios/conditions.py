@@ -14,6 +14,12 @@ scenario file is loaded and evaluated against the processes' real HTTP APIs:
     identity Z MESH/DATAPLANE valid
     insight PATH OP VALUE
     log PROCESS contains "TEXT"
+    no expired certificate in mesh M
+    mesh M certified by BACKEND
+    peers trust each other in mesh M
+    breaker BACKEND in zone Z is closed|open|half-open
+    issuance resumed in mesh M
+    zone Z issuance COUNTER OP N
 
 OP is one of == != >= <= > <. See docs/scenarios.md for what each one reads."""
 from __future__ import annotations
@@ -48,7 +54,17 @@ FORMS = [
     "identity Z MESH/DATAPLANE valid",
     "insight PATH OP VALUE",
     'log PROCESS contains "TEXT"',
+    "no expired certificate in mesh M",
+    "mesh M certified by BACKEND",
+    "peers trust each other in mesh M",
+    "breaker BACKEND in zone Z is closed|open|half-open",
+    "issuance resumed in mesh M",
+    "zone Z issuance COUNTER OP N",
+    "zones active|in_sync OP N",
+    "burst done",
+    "acknowledged meshes on global | on all zones",
 ]
+BREAKER_STATES = ("closed", "open", "half-open")
 
 
 class ConditionError(ValueError):
@@ -62,6 +78,9 @@ class Probe(Protocol):
     def zone_get(self, zone: str, path: str) -> Awaitable[tuple[int | None, object]]: ...
     def running_zones(self) -> list[str]: ...
     def log_text(self, process: str) -> str: ...
+    @property
+    def last_heal(self) -> float | None: ...
+    def burst_state(self) -> tuple[bool, list[str], list[str]]: ...
 
 
 @dataclass
@@ -94,7 +113,9 @@ def parse(text: str, processes: list[str]) -> Condition:
     zones = [p for p in processes if p != "global"]
     head = words[0]
     parsers = {"global": _global, "zone": _zone, "mesh": _mesh, "dataplanes": _dataplanes,
-               "identity": _identity, "insight": _insight, "log": _log}
+               "identity": _identity, "insight": _insight, "log": _log, "no": _no_expired,
+               "peers": _peers, "breaker": _breaker, "issuance": _resumed, "zones": _zones_count,
+               "burst": _burst_done, "acknowledged": _acknowledged}
     if head not in parsers:
         raise ConditionError(f"{text!r}: unknown subject {head!r}; a condition starts with one of "
                              f"{', '.join(parsers)}. Forms: " + "; ".join(FORMS))
@@ -151,7 +172,23 @@ def _zone(words, text, zones, processes):
         return _zone_nacks(zone, _op(words[3], text), _int(words[4], text), words[3])
     if what == "deletions" and len(words) == 5:
         return _zone_deletions(zone, _op(words[3], text), _int(words[4], text), words[3])
+    if what == "issuance" and len(words) == 6:
+        return _zone_counter(zone, words[3], _op(words[4], text), _int(words[5], text), words[4])
     raise _bad(text, "zone")
+
+
+def _zone_counter(zone: str, counter: str, op: Callable, n: int, op_text: str):
+    """A counter of the zone's issuance engine, from its /status."""
+    async def check(p: Probe) -> Outcome:
+        status, body = await p.zone_get(zone, "/status")
+        if status != 200:
+            return Outcome(False, f"{zone} API does not answer")
+        stats = body.get("issuance") or {}
+        if counter not in stats or not isinstance(stats[counter], int):
+            names = ", ".join(k for k, v in stats.items() if isinstance(v, int))
+            return Outcome(False, f"{zone} has no issuance counter {counter!r} (counters: {names})")
+        return Outcome(op(stats[counter], n), f"{zone} issuance {counter}={stats[counter]} (want {op_text} {n})")
+    return check
 
 
 async def _global_entry(p: Probe, zone: str) -> tuple[dict | None, str]:
@@ -232,6 +269,10 @@ def _mesh(words, text, zones, processes):
     if len(words) < 4:
         raise _bad(text, "mesh")
     mesh, verb, rest = words[1], words[2], words[3:]
+    if verb == "certified":
+        if len(rest) != 2 or rest[0] != "by":
+            raise _bad(text, "mesh")
+        return _certified_by(mesh, rest[1])
     if verb == "absent":
         if not rest or rest[0] != "from":
             raise _bad(text, "mesh")
@@ -324,7 +365,7 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
     else:
         meshes = [mesh]
     now = dt.datetime.now(dt.UTC)
-    count = 0
+    count, why = 0, ""  # why: the first failing dataplane and its last error
     for m in meshes:
         status, body = await p.zone_get(zone, f"/meshes/{m}/dataplanes/_overview")
         if status != 200:
@@ -336,9 +377,11 @@ async def _count_dataplanes(p: Probe, zone: str, mesh: str | None, measure: str)
                 count += bool(mtls.get("serial") and expiry and parse_time(expiry) > now)
             elif measure == "rotated":
                 count += int(mtls.get("certificateRegenerations") or 0) >= 2
-            else:
-                count += mtls.get("status") in FAILING
-    return count, ""
+            elif mtls.get("status") in FAILING:
+                count += 1
+                if not why:
+                    why = f"{zone} {m}/{item.get('name')}: {mtls.get('status')}: {(mtls.get('lastError') or '')[:200]}"
+    return count, why
 
 
 
@@ -402,4 +445,190 @@ def _log(words, text, zones, processes):
     async def check(p: Probe) -> Outcome:
         found = needle in p.log_text(proc)
         return Outcome(found, f"{proc} log {'contains' if found else 'does not contain'} {needle!r}")
+    return check
+
+
+# -- certificates across the mesh ------------------------------------------------
+async def _mesh_dataplanes(p: Probe, mesh: str) -> tuple[list[tuple[str, dict]], list[str]]:
+    """([(zone, overview item)] of mesh M in every running zone, [zones that did not answer])."""
+    items, silent = [], []
+    for z in p.running_zones():
+        status, body = await p.zone_get(z, f"/meshes/{mesh}/dataplanes/_overview")
+        if status == 404:
+            continue  # the mesh is not (yet) on this zone
+        if status != 200:
+            silent.append(z)
+            continue
+        items += [(z, item) for item in body["items"]]
+    return items, silent
+
+
+def _mtls(item: dict) -> dict:
+    return (item.get("dataplaneInsight") or {}).get("mTLS") or {}
+
+
+def _name(item: dict) -> str:
+    return item.get("name") or (item.get("dataplane") or {}).get("name") or "?"
+
+
+def _no_expired(words, text, zones, processes):
+    if len(words) != 6 or words[1:5] != ["expired", "certificate", "in", "mesh"]:
+        raise _bad(text, "no")
+    mesh = words[5]
+
+    async def check(p: Probe) -> Outcome:
+        items, silent = await _mesh_dataplanes(p, mesh)
+        now = dt.datetime.now(dt.UTC)
+        expired = []
+        for z, item in items:
+            expiry = _mtls(item).get("certificateExpirationTime")
+            if expiry and parse_time(expiry) <= now:
+                ago = (now - parse_time(expiry)).total_seconds()
+                expired.append(f"{z} {mesh}/{_name(item)} certificate expired at {expiry} ({ago:.1f}s ago, "
+                               f"status {_mtls(item).get('status')}, last error: "
+                               f"{_mtls(item).get('lastError') or 'none'})")
+        note = f"; not answering: {', '.join(silent)}" if silent else ""
+        if expired:
+            return Outcome(False, f"{len(expired)} expired: " + "; ".join(expired[:3]) + note)
+        with_cert = sum(1 for _, i in items if _mtls(i).get("certificateExpirationTime"))
+        return Outcome(True, f"no expired certificate among {len(items)} dataplanes of {mesh} "
+                             f"({with_cert} hold one){note}")
+    return check
+
+
+def _certified_by(mesh: str, backend: str):
+    async def check(p: Probe) -> Outcome:
+        items, silent = await _mesh_dataplanes(p, mesh)
+        if not items:
+            return Outcome(False, f"no dataplane of mesh {mesh} in any running zone")
+        now = dt.datetime.now(dt.UTC)
+        others = []
+        for z, item in items:
+            m = _mtls(item)
+            expiry = m.get("certificateExpirationTime")
+            if m.get("issuedBackend") != backend or not expiry or parse_time(expiry) <= now:
+                others.append(f"{z} {mesh}/{_name(item)}: " + (f"from {m.get('issuedBackend')}"
+                              if m.get("issuedBackend") else f"none ({m.get('status')})"))
+        if others:
+            return Outcome(False, f"{len(others)} of {len(items)} not certified by {backend}: "
+                                  + "; ".join(others[:5]))
+        return Outcome(True, f"all {len(items)} dataplanes of {mesh} hold a valid certificate from {backend}")
+    return check
+
+
+def _peers(words, text, zones, processes):
+    if len(words) != 7 or words[1:6] != ["trust", "each", "other", "in", "mesh"]:
+        raise _bad(text, "peers")
+    mesh = words[6]
+
+    async def check(p: Probe) -> Outcome:
+        items, silent = await _mesh_dataplanes(p, mesh)
+        ids = []
+        for z, item in items:
+            status, body = await p.zone_get(z, f"/meshes/{mesh}/dataplanes/{_name(item)}/identity")
+            if status != 200:
+                return Outcome(False, f"{z} {mesh}/{_name(item)} has no identity (HTTP {status})")
+            ids.append((f"{z}/{_name(item)}", body))
+        if len(ids) < 2:
+            return Outcome(False, f"{len(ids)} dataplane(s) of {mesh} with an identity: no pair to check")
+        for a_name, a in ids:  # a verifies b's certificate against the bundle a would use
+            for b_name, b in ids:
+                if a_name == b_name:
+                    continue
+                try:
+                    verify_chain(b["certificate"], a["caCertificates"])
+                except Exception as e:  # noqa: BLE001 - the failed verification is what was seen
+                    return Outcome(False, f"{a_name} does not trust {b_name} (certificate from {b.get('backend')}, "
+                                          f"bundle of {a_name} from {a.get('backend')}): {e}")
+        pairs = len(ids) * (len(ids) - 1)
+        return Outcome(True, f"{pairs} ordered pairs of {len(ids)} dataplanes of {mesh} verify")
+    return check
+
+
+def _breaker(words, text, zones, processes):
+    if len(words) != 7 or words[2:4] != ["in", "zone"] or words[5] != "is" or words[6] not in BREAKER_STATES:
+        raise _bad(text, "breaker")
+    backend, zone, want = words[1], _zone_name(words[4], zones, text), words[6]
+
+    async def check(p: Probe) -> Outcome:
+        status, body = await p.zone_get(zone, "/status")
+        if status != 200:
+            return Outcome(False, f"{zone} API does not answer")
+        pools = [b for b in (body.get("issuance") or {}).get("backends") or [] if b.get("backend") == backend]
+        if not pools:
+            return Outcome(False, f"{zone} has no issuance for backend {backend}")
+        states = {f"{b['mesh']}/{b['backend']}": b["breaker"] for b in pools}
+        seen = ", ".join(f"{k} {v} (opened {b.get('timesOpened')}x, failing {b.get('failingProxies')}, "
+                         f"last error: {b.get('lastError') or 'none'})" for (k, v), b in zip(states.items(), pools,
+                                                                                         strict=True))
+        return Outcome(any(v == want for v in states.values()), f"{zone}: breaker {seen}")
+    return check
+
+
+def _resumed(words, text, zones, processes):
+    if len(words) != 5 or words[1:4] != ["resumed", "in", "mesh"]:
+        raise _bad(text, "issuance")
+    mesh = words[4]
+
+    async def check(p: Probe) -> Outcome:
+        since = p.last_heal
+        if since is None:
+            return Outcome(False, "no heal, resume or start step has run yet")
+        items, _ = await _mesh_dataplanes(p, mesh)
+        fresh = [f"{z}/{_name(i)}" for z, i in items if _mtls(i).get("lastCertificateRegeneration")
+                 and parse_time(_mtls(i)["lastCertificateRegeneration"]).timestamp() >= int(since)]  # 1s resolution
+        ago = dt.datetime.now(dt.UTC).timestamp() - since
+        return Outcome(bool(fresh), f"{len(fresh)} of {len(items)} dataplanes of {mesh} issued in the "
+                                    f"{ago:.1f}s since the heal" + (f" (first: {fresh[0]})" if fresh else ""))
+    return check
+
+
+def _zones_count(words, text, zones, processes):
+    if len(words) != 4 or words[1] not in ("active", "in_sync"):
+        raise _bad(text, "zones")
+    state, op, n = words[1], _op(words[2], text), _int(words[3], text)
+
+    async def check(p: Probe) -> Outcome:
+        status, body = await p.global_get("/status/zones")
+        if status != 200:
+            return Outcome(False, "global's /status/zones does not answer")
+        count = sum(1 for z in body if z["active"] and (state == "active" or z["inSync"]))
+        return Outcome(op(count, n), f"{count} of {len(body)} registered zones {state} (want {words[2]} {n})")
+    return check
+
+
+def _burst_done(words, text, zones, processes):
+    if words != ["burst", "done"]:
+        raise _bad(text, "burst")
+
+    async def check(p: Probe) -> Outcome:
+        done, acked, unacked = p.burst_state()
+        return Outcome(done, f"burst {'done' if done else 'running'}: {len(acked)} acknowledged, "
+                             f"{len(unacked)} not")
+    return check
+
+
+def _acknowledged(words, text, zones, processes):
+    if words[1:4] not in (["meshes", "on", "global"], ["meshes", "on", "all"]) or \
+            (words[3] == "all" and words[4:] != ["zones"]) or (words[3] == "global" and len(words) != 4):
+        raise _bad(text, "acknowledged")
+    on_global = words[3] == "global"
+
+    async def check(p: Probe) -> Outcome:
+        done, acked, _ = p.burst_state()
+        if not done:
+            return Outcome(False, f"the burst is still running ({len(acked)} acknowledged so far)")
+        targets = [None] if on_global else p.running_zones()
+        for z in targets:
+            get = p.global_get if z is None else (lambda path, z=z: p.zone_get(z, path))
+            status, body = await get("/meshes?size=10000")
+            if status != 200:
+                return Outcome(False, f"{z or 'global'} API does not answer")
+            have = {m["name"] for m in body["items"]}
+            missing = [m for m in acked if m not in have]
+            if missing:
+                return Outcome(False, f"{z or 'global'} lacks {len(missing)} of {len(acked)} acknowledged "
+                                      f"meshes, e.g. {', '.join(missing[:5])}")
+        where = "global" if on_global else f"{len(targets)} zones"
+        return Outcome(True, f"all {len(acked)} acknowledged meshes on {where}")
     return check

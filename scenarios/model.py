@@ -31,13 +31,34 @@ STEP_OPTIONS: dict[str, set[str]] = {
     "expect": {"within", "for"},
     "kill": set(), "stop": set(), "start": set(), "restart": set(),
     "partition": {"mode"},
-    "delay": {"latency"},
+    "delay": {"latency", "jitter"},
     "heal": set(),
     "advance": set(),
+    "pause": set(), "resume": set(),
+    "watch": set(), "unwatch": set(),
+    "burst": {"prefix", "concurrency"},
+    "vault": {"backend"},
+    "acmpca": {"backend", "count", "target", "status"},
+    "certmanager": {"backend", "reason"},
 }
-PROCESS_STEPS = ("kill", "stop", "start", "restart")
+PROCESS_STEPS = ("kill", "stop", "start", "restart", "pause", "resume")
+BACKEND_TYPES = ("vault", "acmpca", "certmanager")
+BACKEND_KEYS = {"name", "type", "mesh", "token_ttl", "token_renewable", "key_type"}
+# the values a backend offers to resources as ${NAME.FIELD}, with a stand-in used to validate files
+BACKEND_FIELDS: dict[str, dict[str, str]] = {
+    "vault": {"address": "http://127.0.0.1:1", "token": "stand-in-token", "token_b64": "c3RhbmQtaW4=",
+              "pki": "kmesh-pki-x", "role": "dataplane-proxies"},
+    "acmpca": {"endpoint": "http://127.0.0.1:1",
+               "arn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
+                      "00000000-0000-0000-0000-000000000000"},
+    "certmanager": {"issuer": "my-ca-issuer", "kind": "Issuer", "namespace": "kong-mesh-system"},
+}
+VAULT_ACTIONS = ("seal", "unseal", "revoke-token", "replace-token")
+ACMPCA_ACTIONS = ("throttle", "fail", "clear")
+CERTMANAGER_ACTIONS = ("deny", "allow", "stop-approving", "approve")
+PLACEHOLDER = re.compile(r"\$\{([a-z0-9-]+)\.([a-z_0-9]+)\}")
 LINK_STEPS = ("partition", "delay", "heal")
-ZONE_KEYS = {"name", "environment", "dataplanes", "services", "meshes", "env", "args", "token_for", "start"}
+ZONE_KEYS = {"name", "environment", "dataplanes", "services", "meshes", "env", "args", "token_for", "start", "count"}
 DELETE_FORMS = "'mesh NAME', 'secret MESH/NAME' or 'global-secret NAME'"
 
 
@@ -60,6 +81,33 @@ class ZoneSpec:
     args: list[str] = field(default_factory=list)
     token_for: str = ""  # a token issued for another zone (a refused-token scenario)
     start: bool = True  # start with the topology, or later with a `start` step
+    count: int = 1  # >1: this many zones ({name}-1 ...) in one `mzsim zone --count` process
+
+
+@dataclass
+class BackendSpec:
+    name: str
+    type: str
+    mesh: str = "default"  # the mesh its setup is for (vault's PKI path, role and policy)
+    token_ttl: str = ""  # vault: a short-lived token (e.g. 20s) to rehearse expiry
+    token_renewable: bool = True
+    key_type: str = "ec"
+
+    @property
+    def processes(self) -> list[str]:
+        """Names of its processes, for process steps: certmanager has the API and the controller."""
+        return [self.name, f"{self.name}-controller"] if self.type == "certmanager" else [self.name]
+
+
+def substitute(value: Any, values: dict[str, dict[str, str]]) -> Any:
+    """`value` with every ${NAME.FIELD} replaced from values[NAME][FIELD]."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)][m.group(2)], value)
+    if isinstance(value, dict):
+        return {k: substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, values) for v in value]
+    return value
 
 
 @dataclass
@@ -69,6 +117,7 @@ class Step:
     target: Any  # the value of the kind's key, parsed
     options: dict = field(default_factory=dict)
     condition: Condition | None = None
+    raw: Any = None  # an apply's document before ${...} substitution
 
     @property
     def title(self) -> str:
@@ -77,6 +126,8 @@ class Step:
             return f"apply {res.kind} {res.name} (expect {self.options['outcome']})"
         if self.kind == "register":
             return f"register dataplane {self.target['mesh']}/{self.target['name']} in {self.target['zone']}"
+        if self.kind in ("watch", "unwatch"):
+            return f"{self.kind} {self.condition.text}"
         if self.kind in ("wait", "expect"):
             extra = ""
             if self.kind == "wait":
@@ -88,12 +139,18 @@ class Step:
             return f"{self.kind} {self.condition.text}{extra}"
         if self.kind == "advance":
             return f"advance {self.target:g}s"
+        if self.kind == "burst":
+            return f"burst of {self.target} mesh applies ({self.options['prefix']}-N), in the background"
         if self.kind == "partition":
             return f"partition {self.target} ({self.options['mode']})"
         if self.kind == "delay":
-            return f"delay {self.target} by {self.options['latency']:g}s"
+            jitter = f" ± {self.options['jitter']:g}s" if self.options.get("jitter") else ""
+            return f"delay {self.target} by {self.options['latency']:g}s{jitter}"
         if self.kind == "delete":
             return f"delete {self.target[0]} {self.target[1]}"
+        if self.kind in BACKEND_TYPES:
+            extra = f" x{self.options['count']}" if self.options.get("count") else ""
+            return f"{self.kind} {self.options['backend']}: {self.target}{extra}"
         return f"{self.kind} {self.target}"
 
 
@@ -108,10 +165,12 @@ class Scenario:
     zones: list[ZoneSpec]
     resources: list[Resource]
     steps: list[Step]
+    backends: list[BackendSpec] = field(default_factory=list)
+    raw_resources: list[Any] = field(default_factory=list)
 
     @property
     def processes(self) -> list[str]:
-        return ["global"] + [z.name for z in self.zones]
+        return ["global"] + [z.name for z in self.zones] + [p for b in self.backends for p in b.processes]
 
 
 def load(path: str) -> Scenario:
@@ -133,6 +192,7 @@ class _Parser:
     def __init__(self, path: str):
         self.path = path
         self.problems: list[str] = []
+        self.backend_specs: list[BackendSpec] = []
 
     def bad(self, where: str, msg: str) -> None:
         self.problems.append(f"{where}: {msg}")
@@ -153,7 +213,7 @@ class _Parser:
         if not isinstance(topo, dict):
             self.bad("topology", "is required: a mapping with 'global' and 'zones'")
             topo = {}
-        self.unknown(topo, {"env", "global", "zones"}, "topology.")
+        self.unknown(topo, {"env", "global", "zones", "backends"}, "topology.")
         env = self.env(topo.get("env"), "topology.env")
         glob = topo.get("global") or {}
         if not isinstance(glob, dict):
@@ -163,12 +223,65 @@ class _Parser:
         global_env = self.env(glob.get("env"), "topology.global.env")
         global_args = self.strings(glob.get("args"), "topology.global.args")
         zones = self.zones(topo.get("zones"))
-        processes = ["global"] + [z.name for z in zones]
+        self.backend_specs = self.backends(topo.get("backends"), {z.name for z in zones})
+        processes = ["global"] + [z.name for z in zones] + [p for b in self.backend_specs for p in b.processes]
+        raw_resources = doc.get("resources") if isinstance(doc.get("resources"), list) else []
         resources = self.resources(doc.get("resources"))
         steps = self.steps(doc.get("steps"), processes, [z.name for z in zones])
         if self.problems:
             raise ScenarioError(self.path, self.problems)
-        return Scenario(self.path, name, description, env, global_env, global_args, zones, resources, steps)
+        return Scenario(self.path, name, description, env, global_env, global_args, zones, resources, steps,
+                        self.backend_specs, raw_resources)
+
+    def backends(self, value, zone_names: set[str]) -> list[BackendSpec]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.bad("topology.backends", "must be a list of backends, each {name, type: vault|acmpca|certmanager}")
+            return []
+        out: list[BackendSpec] = []
+        for i, b in enumerate(value):
+            where = f"topology.backends[{i}]"
+            if not isinstance(b, dict):
+                self.bad(where, "must be a mapping with name and type")
+                continue
+            self.unknown(b, BACKEND_KEYS, f"{where}.")
+            name, kind = b.get("name"), b.get("type")
+            if not isinstance(name, str) or not NAME_RE.match(name) or name == "global" or name in zone_names \
+                    or any(name in o.processes for o in out):
+                self.bad(f"{where}.name", "must be a lowercase DNS label, unique among zones and backends")
+                continue
+            if kind not in BACKEND_TYPES:
+                self.bad(f"{where}.type", f"is {kind!r}; use one of {', '.join(BACKEND_TYPES)}")
+                continue
+            spec = BackendSpec(name, kind, mesh=str(b.get("mesh") or "default"),
+                               token_renewable=b.get("token_renewable", True) is not False,
+                               key_type=str(b.get("key_type") or "ec"))
+            if "token_ttl" in b:
+                if kind != "vault":
+                    self.bad(f"{where}.token_ttl", "only a vault backend has a token")
+                self.duration(b["token_ttl"], f"{where}.token_ttl")
+                spec.token_ttl = str(b["token_ttl"])
+            out.append(spec)
+        return out
+
+    def placeholders(self, doc, where: str):
+        """`doc` with each ${NAME.FIELD} checked and replaced by a stand-in (to validate the file)."""
+        specs = {b.name: b for b in getattr(self, "backend_specs", [])}
+        stand_in: dict[str, dict[str, str]] = {}
+        for m in PLACEHOLDER.finditer(str(doc)):
+            b = specs.get(m.group(1))
+            if b is None:
+                self.bad(where, f"${{{m.group(1)}.{m.group(2)}}}: no backend {m.group(1)!r} in topology.backends")
+            elif m.group(2) not in BACKEND_FIELDS[b.type]:
+                self.bad(where, f"${{{m.group(1)}.{m.group(2)}}}: a {b.type} backend offers "
+                                f"{', '.join(BACKEND_FIELDS[b.type])}")
+        for name, b in specs.items():
+            stand_in[name] = BACKEND_FIELDS[b.type]
+        try:
+            return substitute(doc, stand_in)
+        except KeyError:
+            return doc
 
     def unknown(self, d: dict, known: set[str], prefix: str) -> None:
         for k in d:
@@ -258,6 +371,11 @@ class _Parser:
             if not isinstance(start, bool):
                 self.bad(f"{where}.start", "must be true or false")
             spec.start = start is not False
+            count = z.get("count", 1)
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 500:
+                self.bad(f"{where}.count", f"must be a whole number from 1 to 500, got {count!r}")
+            else:
+                spec.count = count
             out.append(spec)
         return out
 
@@ -276,7 +394,7 @@ class _Parser:
 
     def resource(self, doc, where: str) -> Resource | None:
         try:
-            res = parse_resource(doc)
+            res = parse_resource(self.placeholders(doc, where))
         except MzsimError as e:
             self.bad(where, str(e))
             return None
@@ -326,10 +444,13 @@ class _Parser:
         elif kind in PROCESS_STEPS:
             if value not in processes:
                 self.bad(where, f"{value!r} is not a process of the topology; use one of {', '.join(processes)}")
+        elif kind in BACKEND_TYPES:
+            self.backend_step(kind, raw, step, where)
         elif kind in LINK_STEPS:
-            if value not in zones:
-                self.bad(where, f"{value!r} is not a zone of the topology; use one of {', '.join(zones)} "
-                                "(each zone reaches global through its own proxy)")
+            links = zones + [b.name for b in self.backend_specs]
+            if value not in links:
+                self.bad(where, f"{value!r} is not a link of the topology; use one of {', '.join(links)} "
+                                "(a zone's link to global, or the link to a backend)")
             if kind == "partition":
                 mode = raw.get("mode", "drop")
                 if mode not in ("drop", "reset"):
@@ -339,7 +460,8 @@ class _Parser:
                 if "latency" not in raw:
                     self.bad(f"{where}.latency", "is required, e.g. latency: 300ms")
                 step.options["latency"] = self.duration(raw.get("latency"), f"{where}.latency", 0.0)
-        elif kind in ("wait", "expect"):
+                step.options["jitter"] = self.duration(raw.get("jitter"), f"{where}.jitter", 0.0)
+        elif kind in ("wait", "expect", "watch", "unwatch"):
             try:
                 step.condition = parse_condition(value, processes)
             except ConditionError as e:
@@ -353,7 +475,18 @@ class _Parser:
                 step.options["for"] = self.duration(raw.get("for"), f"{where}.for", 0.0)
         elif kind == "advance":
             step.target = self.duration(value, where, 0.0)
+        elif kind == "burst":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+                self.bad(where, f"must be the number of meshes to apply (1 to 10000), got {value!r}")
+            prefix = raw.get("prefix", "burst")
+            if not isinstance(prefix, str) or not NAME_RE.match(prefix + "-1"):
+                self.bad(f"{where}.prefix", "must make DNS labels with -N appended, e.g. burst")
+            conc = raw.get("concurrency", 4)
+            if not isinstance(conc, int) or isinstance(conc, bool) or not 1 <= conc <= 32:
+                self.bad(f"{where}.concurrency", f"must be a whole number from 1 to 32, got {conc!r}")
+            step.options = {"prefix": prefix, "concurrency": conc}
         elif kind == "apply":
+            step.raw = value
             step.target = self.resource(value, where)
             outcome = raw.get("outcome", "accepted")
             if outcome not in ("accepted", "rejected"):
@@ -372,6 +505,27 @@ class _Parser:
         elif kind == "register":
             step.target = self.registration(value, where, zones)
         return step
+
+    def backend_step(self, kind: str, raw: dict, step: Step, where: str) -> None:
+        actions = {"vault": VAULT_ACTIONS, "acmpca": ACMPCA_ACTIONS, "certmanager": CERTMANAGER_ACTIONS}[kind]
+        if step.target not in actions:
+            self.bad(where, f"is {step.target!r}; a {kind} step is one of {', '.join(actions)}")
+        mine = [b.name for b in self.backend_specs if b.type == kind]
+        backend = raw.get("backend", mine[0] if len(mine) == 1 else None)
+        if backend not in mine:
+            self.bad(f"{where}.backend", f"must name a {kind} backend of topology.backends "
+                                         f"({', '.join(mine) or 'there is none'})")
+        step.options["backend"] = backend
+        if kind == "acmpca":
+            count = raw.get("count", 1000)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                self.bad(f"{where}.count", f"must be a whole number >= 1 (calls answered with the error), "
+                                           f"got {count!r}")
+            step.options.update(count=count if step.target != "clear" else 0,
+                                target=str(raw.get("target", "ACMPrivateCA.IssueCertificate")),
+                                status=raw.get("status"))
+        if kind == "certmanager":
+            step.options["reason"] = str(raw.get("reason", "denied by the scenario"))
 
     def delete_target(self, value, where: str) -> tuple[str, str] | None:
         words = value.split() if isinstance(value, str) else []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import time
 
@@ -52,7 +53,7 @@ class _Link:
                 if self.proxy.cut is not None or self.stale:
                     continue  # dropped on the floor
                 if self.proxy.latency:
-                    await asyncio.sleep(self.proxy.latency)
+                    await asyncio.sleep(self.proxy.chunk_delay())
                 w = writer_of()
                 if w is None or w.is_closing():
                     break
@@ -74,6 +75,8 @@ class FaultProxy:
         self.port = listen_port
         self.cut: str | None = None  # None, DROP or RESET
         self.latency = 0.0
+        self.jitter = 0.0
+        self.rng = random.Random(0)
         self.accepted = 0
         self.since = 0.0  # when the current cut began (monotonic)
         self._links: set[_Link] = set()
@@ -118,8 +121,14 @@ class FaultProxy:
         self.cut, self.latency = None, 0.0
         log.debug("proxy %s: healed, %d stale connections reset", self.name, len(stale))
 
-    def delay(self, seconds: float) -> None:
-        self.latency = seconds
+    def delay(self, seconds: float, jitter: float = 0.0, rng: random.Random | None = None) -> None:
+        """Hold each chunk `seconds`, plus or minus up to `jitter` drawn from `rng` (seeded by the runner)."""
+        self.latency, self.jitter, self.rng = seconds, jitter, rng or random.Random(0)
+
+    def chunk_delay(self) -> float:
+        if not self.jitter:
+            return self.latency
+        return max(0.0, self.latency + self.rng.uniform(-self.jitter, self.jitter))
 
     # -- connections ---------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -70,7 +70,7 @@ async def _poll(step: Step, cluster: Cluster, timeout: float) -> tuple[Outcome, 
 
 
 async def _apply(step: Step, cluster: Cluster) -> str:
-    res, opts = step.target, step.options
+    res, opts = cluster.resolve(step.raw), step.options
     status, body = await cluster.apply(res)
     if status is None:
         raise StepFailed(f"global did not answer: {body}")
@@ -117,30 +117,134 @@ def _process(action: str):
     async def run(step: Step, cluster: Cluster) -> str:
         await getattr(cluster, action)(step.target)
         return {"kill": "SIGKILL sent, process gone", "stop": "stopped (SIGTERM)",
-                "start": "listening", "restart": "stopped and listening again"}[action]
+                "start": "listening", "restart": "stopped and listening again",
+                "pause": "SIGSTOP: the process is frozen, its connections stay open",
+                "resume": "SIGCONT: the process runs again"}[action]
     return run
 
 
+def _peer(name: str, cluster: Cluster) -> str:
+    return f"backend {name}" if name in cluster.backends else "global"
+
+
 async def _partition(step: Step, cluster: Cluster) -> str:
-    proxy = cluster.proxies[step.target]
+    proxy = cluster.link(step.target)
     proxy.partition(step.options["mode"])
-    return ("link to global silently dropping" if step.options["mode"] == "drop"
-            else "link to global resetting connections")
+    cluster.event("fault", f"partition {step.target} ({step.options['mode']})")
+    peer = _peer(step.target, cluster)
+    return (f"link to {peer} silently dropping" if step.options["mode"] == "drop"
+            else f"link to {peer} resetting connections")
 
 
 async def _delay(step: Step, cluster: Cluster) -> str:
-    cluster.proxies[step.target].delay(step.options["latency"])
-    return f"every chunk to and from global held {step.options['latency']:g}s"
+    cluster.link(step.target).delay(step.options["latency"], step.options.get("jitter") or 0.0, cluster.rng)
+    cluster.event("fault", f"delay {step.target} {step.options['latency']:g}s")
+    return f"every chunk to and from {_peer(step.target, cluster)} held {step.options['latency']:g}s"
+
+
+async def _backend(step: Step, cluster: Cluster) -> str:
+    return await cluster.backend_action(step.kind, step.target, step.options)
 
 
 async def _heal(step: Step, cluster: Cluster) -> str:
-    proxy = cluster.proxies[step.target]
+    proxy = cluster.link(step.target)
+    cluster.healed(f"heal {step.target}")
     if proxy.cut:
         was = f"partition lifted after {time.monotonic() - proxy.since:.1f}s"
     else:
         was = "delay removed" if proxy.latency else "no fault was active"
     proxy.heal()
     return f"link restored: {was}"
+
+
+class Watch:
+    """A condition checked in the background from its `watch` step to its `unwatch` (or the end)."""
+
+    def __init__(self, step: Step, cluster: Cluster):
+        self.step, self.cluster = step, cluster
+        self.checks, self.failed, self.last = 0, "", ""
+        self.started = time.monotonic()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            outcome = await self.step.condition.evaluate(self.cluster)
+            self.checks += 1
+            self.last = outcome.seen
+            if not outcome.ok:
+                self.failed = (f"watched '{self.step.condition.text}' (since step {self.step.index}) became false "
+                               f"after {time.monotonic() - self.started:.1f}s: {outcome.seen}")
+                self.cluster.event("error", f"watch failed: {self.step.condition.text}")
+                return
+            await asyncio.sleep(POLL)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+
+async def _watch(step: Step, cluster: Cluster) -> str:
+    text = step.condition.text
+    if text in cluster.watches:
+        raise StepFailed(f"'{text}' is already watched")
+    outcome = await step.condition.evaluate(cluster)
+    if not outcome.ok:
+        raise StepFailed(f"cannot watch '{text}': it is false now: {outcome.seen}")
+    cluster.watches[text] = Watch(step, cluster)
+    return f"watching from now on: {outcome.seen}"
+
+
+async def _unwatch(step: Step, cluster: Cluster) -> str:
+    w = cluster.watches.pop(step.condition.text, None)
+    if w is None:
+        raise StepFailed(f"'{step.condition.text}' is not watched; add a watch step before")
+    await w.stop()
+    if w.failed:
+        raise StepFailed(w.failed)
+    return f"held for {time.monotonic() - w.started:.1f}s ({w.checks} checks): {w.last}"
+
+
+def watch_failure(cluster: Cluster) -> str:
+    """The first watch that failed, if any."""
+    return next((w.failed for w in cluster.watches.values() if w.failed), "")
+
+
+async def stop_watches(cluster: Cluster) -> None:
+    for w in cluster.watches.values():
+        await w.stop()
+    if cluster.burst is not None and not cluster.burst.done():
+        cluster.burst.cancel()
+        try:
+            await cluster.burst
+        except asyncio.CancelledError:
+            pass
+
+
+async def _burst(step: Step, cluster: Cluster) -> str:
+    """Apply meshes in the background; the ones global acknowledged (2xx) are recorded."""
+    if cluster.burst is not None and not cluster.burst.done():
+        raise StepFailed("a burst is still running; wait for 'burst done' first")
+    names = [f"{step.options['prefix']}-{i + 1}" for i in range(step.target)]
+    cluster.acked.clear()
+    cluster.unacked.clear()
+    todo = list(names)
+
+    async def worker() -> None:
+        while todo:
+            name = todo.pop(0)
+            status, _ = await cluster.apply_quiet({"type": "Mesh", "name": name})
+            (cluster.acked if status in (200, 201) else cluster.unacked).append(name)
+
+    async def run() -> None:
+        await asyncio.gather(*(worker() for _ in range(step.options["concurrency"])))
+        cluster.event("apply", f"burst done: {len(cluster.acked)} acknowledged, {len(cluster.unacked)} not")
+
+    cluster.burst = asyncio.create_task(run())
+    cluster.event("apply", f"burst of {step.target} started")
+    return f"applying {step.target} meshes, {step.options['concurrency']} at a time"
 
 
 async def _advance(step: Step, cluster: Cluster) -> str:
@@ -152,5 +256,7 @@ _RUNNERS = {
     "note": _note, "wait": _wait, "expect": _expect, "apply": _apply, "delete": _delete, "register": _register,
     "kill": _process("kill"), "stop": _process("stop"), "start": _process("start"),
     "restart": _process("restart"), "partition": _partition, "delay": _delay, "heal": _heal,
-    "advance": _advance,
+    "advance": _advance, "pause": _process("pause"), "resume": _process("resume"),
+    "vault": _backend, "acmpca": _backend, "certmanager": _backend, "watch": _watch, "unwatch": _unwatch,
+    "burst": _burst,
 }

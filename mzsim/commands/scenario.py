@@ -14,6 +14,14 @@ def register(sub) -> None:
     r.add_argument("files", nargs="+", metavar="FILE", help="scenario file, or a shipped name such as zone-partition")
     r.add_argument("--report", metavar="FILE", help="write a JSON report (steps, durations, failures) here")
     r.add_argument("--keep", action="store_true", help="keep each scenario's working directory (stores, logs)")
+    r.add_argument("--seed", type=int, metavar="N",
+                   help="seed every jitter the runner adds (delay jitter); recorded in the reports. "
+                        "Default: a fresh seed per run, printed and recorded so the run can be replayed")
+    r.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run each scenario N times; prints the pass rate and the spread of step times")
+    r.add_argument("--junit", metavar="FILE", help="write JUnit XML here: one testcase per step")
+    r.add_argument("--html", metavar="FILE",
+                   help="write one self-contained HTML page here: an SVG timeline and the step table per run")
     r.set_defaults(func=run_cmd)
     v = ssub.add_parser("validate", help="check scenario files without starting anything")
     v.add_argument("files", nargs="+", metavar="FILE",
@@ -27,7 +35,11 @@ def register(sub) -> None:
 def run_cmd(args) -> int:
     from scenarios.runner import run
 
-    return run(args.files, report=args.report, keep=args.keep)
+    if args.repeat < 1 or args.repeat > 100:
+        print("mzsim scenario run: --repeat must be from 1 to 100")
+        return 2
+    return run(args.files, report=args.report, keep=args.keep, seed=args.seed, repeat=args.repeat,
+               junit=args.junit, html=args.html)
 
 
 def validate_cmd(args) -> int:
