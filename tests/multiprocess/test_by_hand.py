@@ -108,20 +108,26 @@ def test_the_readme_by_hand_block_pasted_into_bash_brings_two_zones_in_sync(tmp_
     assert (tmp_path / "zone-1.token").read_text().strip().count(".") == 2  # a JWT
 
 
-def test_token_zone_waits_for_global_to_come_up(cluster):
-    g = Global(cluster.dir)
-    token = subprocess.Popen([sys.executable, "-m", "mzsim", "token", "zone", "--zone", "zone-1",
-                              "--global-api", g.api, "--wait-global", "30s"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_while_global_starts(cluster, g: Global, argv: list[str], command: str) -> tuple[int, str, str]:
+    """Start `mzsim ARGV` before global, see it say it waits, start global; (returncode, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mzsim", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
-        wait_until(lambda: token.stderr.readline().startswith("mzsim token zone: waiting for global"), 10,
+        wait_until(lambda: proc.stderr.readline().startswith(f"{command}: waiting for global"), 10,
                    what="a progress line")
         cluster.add(g)
-        out, err = token.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
-        token.kill()
-        token.wait()
-    assert token.returncode == 0, err
+        proc.kill()
+        proc.wait()
+    return proc.returncode, out, err
+
+
+def test_token_zone_waits_for_global_to_come_up(cluster):
+    g = Global(cluster.dir)
+    code, out, err = run_while_global_starts(cluster, g, ["token", "zone", "--zone", "zone-1", "--global-api", g.api,
+                                                          "--wait-global", "30s"], "mzsim token zone")
+    assert code == 0, err
     assert out.strip().count(".") == 2
 
 
@@ -181,17 +187,9 @@ def test_a_port_in_use_is_one_line_naming_the_flag(tmp_path, which):
 
 def test_apply_waits_for_global_and_applies_the_example_mesh(cluster):
     g = Global(cluster.dir)
-    apply = subprocess.Popen([sys.executable, "-m", "mzsim", "apply", "-f", str(ROOT / "examples/mesh-default.json"),
-                              "--global-api", g.api], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: apply.stderr.readline().startswith("mzsim apply: waiting for global"), 10,
-                   what="a progress line")
-        cluster.add(g)
-        out, err = apply.communicate(timeout=60)
-    finally:
-        apply.kill()
-        apply.wait()
-    assert apply.returncode == 0, err
+    code, out, err = run_while_global_starts(
+        cluster, g, ["apply", "-f", str(ROOT / "examples/mesh-default.json"), "--global-api", g.api], "mzsim apply")
+    assert code == 0, err
     assert out.strip() == "Mesh default created"
     status, mesh = http("GET", g.api + "/meshes/default")
     assert status == 200 and mesh["mtls"]["backends"][0]["type"] == "builtin"
