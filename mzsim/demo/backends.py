@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from mzsim.extras import needs
 from mzsim.launcher import Proc
-from mzsim.waiting import free_port, wait_port
+from mzsim.waiting import free_port, wait_port, wait_until
 
 
 class DemoError(Exception):
@@ -106,11 +106,13 @@ def _certmanager(demo) -> Plan:
     port = free_port()
     kubeconfig = os.path.join(demo.dir, "kubeconfig.yaml")
     _start(demo, "kube-api", ["kube-api", "--port", str(port), "--kubeconfig-out", kubeconfig], port)
+    # The port opens before kube-api has written the kubeconfig (its CA and token): wait for the file.
+    wait_until(lambda: os.path.exists(kubeconfig), 30, what="kube-api's kubeconfig")
     controller = Proc(["certmanager-controller", "--kubeconfig", kubeconfig],
                       os.path.join(demo.dir, "certmanager-controller.log"))
     demo.started.append(_Owned(controller))
     controller.start()
-    result = asyncio.run(setup_certmanager(kubeconfig))
+    result = asyncio.run(asyncio.wait_for(setup_certmanager(kubeconfig), 60))
     return Plan("certmanager-demo", "certmanager",
                 f"local Kubernetes API at https://127.0.0.1:{port} + cert-manager CA issuer controller, "
                 f"{result.kind} {result.issuer} in {result.namespace} (watch the requests: kubectl --kubeconfig "
