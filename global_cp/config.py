@@ -80,6 +80,14 @@ class MtlsConfig:
 
 
 @dataclass
+class DashboardConfig:
+    push_interval: float = duration_field(1.0, "how often the dashboard's viewers get an update")
+    stale_after: float = duration_field(5.0, "the page says global is unreachable after this long without "
+                                             "an update")
+    max_events: int = 500  # events kept for the page (connects, NACKs, applies, failures, breakers)
+
+
+@dataclass
 class GlobalConfig:
     host: str = "127.0.0.1"
     api_port: int = 5681
@@ -95,3 +103,4 @@ class GlobalConfig:
     access: AccessConfig = field(default_factory=AccessConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
