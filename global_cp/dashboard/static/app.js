@@ -4,7 +4,7 @@
 "use strict";
 const PAGE_SIZE = 50, MAX_EVENTS_SHOWN = 200, TOKEN_KEY = "mzsim.token";
 const state = {zones: new Map(), cells: new Map(), meshes: new Map(), heartbeats: {}, events: [],
-  offset: 0, staleAfter: 5, lastFrame: 0, connected: false, page: 0, why: ""};
+  offset: 0, staleAfter: 5, lastFrame: 0, connected: false, stale: false, page: 0, why: ""};
 const $ = id => document.getElementById(id);
 const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
   '"': "&quot;", "'": "&#39;"}[c]));
@@ -123,9 +123,16 @@ function checkStale() {
       `${state.staleAfter}s at most) — global unreachable or stalled; the data below is old`;
   }
   b.hidden = !text; b.textContent = text;
+  if (!!text !== state.stale) {  // entering or leaving staleness: re-render the states and ages
+    state.stale = !!text;
+    if (state.connected) setConn(state.stale ? "stale" : "live", !state.stale);
+    schedule();
+  }
   document.body.classList.toggle("stale", !!text);
 }
-setInterval(checkStale, 500);
+// Seconds since the last frame from global: what "online" and heartbeats are worth right now.
+const silence = () => state.lastFrame ? Math.round((performance.now() - state.lastFrame) / 1000) : 0;
+setInterval(() => { checkStale(); if (state.stale) schedule(); }, 1000);
 
 // -- rendering --------------------------------------------------------------------------
 let pending = false;
@@ -145,13 +152,14 @@ function visibleZones() {
 }
 function heartbeat(z) {
   const hb = state.heartbeats[z.name];
+  if (state.stale) return (hb ? ago(hb) : "just now") + ` (as of ${silence()}s ago)`;
   if (z.state === "online" && !hb) return "just now";
   return hb ? ago(hb) : "never";
 }
 function zoneRow(z) {
   const lag = z.lag == null ? "-" : z.lag, sync = z.inSync ? "in sync" : (z.rejected ? `${z.rejected} refused` : "not in sync");
   return `<tr data-zone="${esc(z.name)}"><td><a class="drill" href="#/zone/${encodeURIComponent(z.name)}">${esc(z.name)}</a></td>
-    <td class="state ${esc(z.state)}">${esc(z.state)}</td><td>${esc(z.env)}</td><td>${esc(z.version)}</td>
+    <td class="state ${esc(z.state)}" title="${state.stale ? "as last reported: global is not answering" : ""}">${esc(z.state)}</td><td>${esc(z.env)}</td><td>${esc(z.version)}</td>
     <td class="${z.inSync ? "" : "lag"}">${esc(lag)} <span class="muted">(${esc(sync)})</span></td>
     <td>${esc(z.nackCount)}</td><td class="nack"><code>${esc(z.lastNack)}</code></td>
     <td class="reason"><code>${esc(z.disconnectReason)}</code></td><td class="hb">${esc(heartbeat(z))}</td>
