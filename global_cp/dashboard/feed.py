@@ -190,6 +190,7 @@ class Feed:
         self.meshes: dict[str, Row] = {}
         self.heartbeats: dict[str, float] = {}
         self._insights: dict[str, dict[str, Any]] = {}
+        self._zone_cells: dict[str, list[Row]] = {}  # parsed once per insight change, not once per tick
         self._dirty: set[str] | None = None  # None: read every ZoneInsight
         self._dirty_lock = threading.Lock()
         self._viewers: set[asyncio.Queue[str]] = set()
@@ -210,13 +211,16 @@ class Feed:
             dirty, self._dirty = self._dirty, set()
         if dirty is None:
             self._insights = {r.name: r.spec for r in self.zone_store.list("ZoneInsight")}
+            self._zone_cells = {name: list(cells_of(name, spec)) for name, spec in self._insights.items()}
             return
         for name in dirty:
             r = self.zone_store.get("ZoneInsight", name)
             if r is None:
                 self._insights.pop(name, None)
+                self._zone_cells.pop(name, None)
             else:
                 self._insights[name] = r.spec
+                self._zone_cells[name] = list(cells_of(name, r.spec))
 
     # -- one tick ------------------------------------------------------------------
     def tick(self) -> dict[str, Any]:
@@ -232,7 +236,7 @@ class Feed:
             zones[s["name"]] = zone_row(s, insight)
             hb = _epoch(s.get("lastHeartbeat"))
             heartbeats[s["name"]] = 0.0 if hb is None or (s.get("active") and now - hb < FRESH_HEARTBEAT) else hb
-            for c in cells_of(s["name"], insight):
+            for c in self._zone_cells.get(s["name"], ()):
                 cells[f"{c['zone']}/{c['mesh']}"] = c
         meshes = mesh_rows(self.config_store.list("Mesh"), cells)
         new_events = (derive_events(self.events, self.zone_rows, zones, self.cells, cells, self.meshes, meshes)
