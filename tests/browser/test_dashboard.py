@@ -122,3 +122,24 @@ def test_pausing_global_shows_the_stale_banner_and_resuming_clears_it(cluster, p
     g.proc.stop()  # global gone: the page says so, and keeps the old rows greyed
     banner.filter(has_text="global unreachable").wait_for(timeout=TIMEOUT_MS)
     screenshot("global-down")
+
+
+def test_when_reads_need_a_token_the_page_asks_for_one_and_keeps_it_in_this_tab(cluster, page, screenshot):
+    g = cluster.add(Global(cluster.dir, env={"MZSIM_API_AUTHN_LOCALHOST_IS_ADMIN": "false",
+                                             "MZSIM_API_AUTHN_ANONYMOUS_READ": "false"}))
+    page.goto(g.api + "/dashboard")
+    page.locator("#login").wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert "needs authentication" in page.locator("#login-error").inner_text()
+    screenshot("token-form")
+    page.fill("#token-input", "not-a-token")
+    page.click("#login button[type=submit]")
+    page.locator("#login-error", has_text="token").wait_for(timeout=TIMEOUT_MS)  # global's 401 says why
+    page.fill("#token-input", g.admin_token())
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#conn.live", timeout=TIMEOUT_MS)
+    assert page.locator("#login").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('mzsim.token')") == g.admin_token()
+    assert page.evaluate("document.cookie") == "" and "token" not in page.url
+    page.reload()  # the same tab keeps it
+    page.wait_for_selector("#conn.live", timeout=TIMEOUT_MS)
+    screenshot("after-token")
