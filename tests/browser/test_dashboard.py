@@ -30,7 +30,7 @@ def open_dashboard(page, g: Global, query: str = "") -> None:
 
 
 def test_zones_and_meshes_are_shown_and_a_stopped_zone_goes_offline_without_a_reload(cluster, page, screenshot):
-    g = cluster.add(Global(cluster.dir))
+    g = cluster.add(Global(cluster.dir, env={"MZSIM_MTLS_SKIP_TEST_ISSUE_TYPES": "certmanager"}))
     zones = [cluster.add(Zone(cluster.dir, f"zone-{i}", g, extra_args=["--dataplanes", "2", "--mesh", "m1"]))
              for i in (1, 2)]
     for z in zones:
@@ -48,6 +48,19 @@ def test_zones_and_meshes_are_shown_and_a_stopped_zone_goes_offline_without_a_re
     page.locator('#timeline [data-mesh="m1"]').wait_for(timeout=TIMEOUT_MS)
     page.locator("#events li", has_text="mesh m1 created").wait_for(timeout=TIMEOUT_MS)
     screenshot("zones-and-meshes")
+
+    # A mesh universal zones cannot run: both NACK it, and neither is "in sync" any more.
+    status, body = g.put("/meshes/cm", {"type": "Mesh", "name": "cm", "mtls": {
+        "enabledBackend": "cm-1", "backends": [{"name": "cm-1", "type": "certmanager",
+                                                 "conf": {"issuerRef": {"name": "my-ca-issuer"}}}]}})
+    assert status == 201, body
+    nack = page.locator('#zones tr[data-zone="zone-1"] td.nack')
+    nack.filter(has_text="certmanager").wait_for(timeout=TIMEOUT_MS)
+    lag = page.locator('#zones tr[data-zone="zone-1"] td.sync.lag')
+    lag.filter(has_text="refused").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#events li[data-kind=nack]", has_text="zone-1").wait_for(timeout=TIMEOUT_MS)
+    assert "in sync 0" in page.locator("#summary").inner_text()
+    screenshot("nack")
 
     reloads = []
     page.on("framenavigated", lambda frame: reloads.append(frame.url))

@@ -157,10 +157,12 @@ function heartbeat(z) {
   return hb ? ago(hb) : "never";
 }
 function zoneRow(z) {
-  const lag = z.lag == null ? "-" : z.lag, sync = z.inSync ? "in sync" : (z.rejected ? `${z.rejected} refused` : "not in sync");
+  const lag = z.lag == null ? "-" : z.lag;
+  const sync = z.state !== "online" ? "as last acked" : z.inSync ? "in sync" :
+    z.rejected ? `${z.rejected} refused` : z.nackCount ? "NACKed" : "not in sync";
   return `<tr data-zone="${esc(z.name)}"><td><a class="drill" href="#/zone/${encodeURIComponent(z.name)}">${esc(z.name)}</a></td>
     <td class="state ${esc(z.state)}" title="${state.stale ? "as last reported: global is not answering" : ""}">${esc(z.state)}</td><td>${esc(z.env)}</td><td>${esc(z.version)}</td>
-    <td class="${z.inSync ? "" : "lag"}">${esc(lag)} <span class="muted">(${esc(sync)})</span></td>
+    <td class="sync ${z.inSync || z.state !== "online" ? "" : "lag"}">${esc(lag)} <span class="muted">(${esc(sync)})</span></td>
     <td>${esc(z.nackCount)}</td><td class="nack"><code>${esc(z.lastNack)}</code></td>
     <td class="reason"><code>${esc(z.disconnectReason)}</code></td><td class="hb">${esc(heartbeat(z))}</td>
     <td>${esc(z.dataplanes)}</td></tr>`;
@@ -176,7 +178,7 @@ function cellHtml(c) {
 }
 function renderMatrix(zones, meshes) {
   $("matrix-head").innerHTML = `<tr><th>zone</th>${meshes.map(m => `<th><a class="drill" href="#/mesh/${encodeURIComponent(m.name)}">${esc(m.name)}</a>
-    <span class="muted">${esc(m.backend)} (${esc(m.backendType)})</span></th>`).join("")}</tr>`;
+    <span class="muted">${m.backend ? `${esc(m.backend)} (${esc(m.backendType)})` : "no mTLS"}</span></th>`).join("")}</tr>`;
   $("matrix").innerHTML = zones.map(z => `<tr data-zone="${esc(z.name)}"><td>${esc(z.name)}</td>${
     meshes.map(m => cellHtml(state.cells.get(z.name + "/" + m.name))).join("")}</tr>`).join("");
 }
