@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from common.ca.settings import BackendSettings
 from common.config import duration_field
 from common.datasource import DataSourceLimits
+from common.errors import BadRequest
 from common.httpapi import HttpLimits
 from common.kds.protocol import Timing
 
@@ -85,6 +86,14 @@ class DashboardConfig:
     stale_after: float = duration_field(5.0, "the page says global is unreachable after this long without "
                                              "an update")
     max_events: int = 500  # events kept for the page (connects, NACKs, applies, failures, breakers)
+
+    def check(self) -> None:
+        for name in ("push_interval", "stale_after"):
+            if getattr(self, name) <= 0:
+                raise BadRequest(f"configuration dashboard.{name} must be positive, e.g. 1s "
+                                 f"(MZSIM_DASHBOARD_{name.upper()})")
+        if self.max_events < 1:
+            raise BadRequest("configuration dashboard.max_events must be at least 1 (MZSIM_DASHBOARD_MAX_EVENTS)")
 
 
 @dataclass

@@ -30,3 +30,13 @@ def test_the_page_sends_a_strict_content_security_policy(cluster):
         csp = r.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_dashboard_interval_of_zero_is_refused_at_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "mzsim", "global", "--data-dir", str(tmp_path)],
+                         env={**os.environ, "MZSIM_DASHBOARD_PUSH_INTERVAL": "0"}, capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 2 and "dashboard.push_interval must be positive" in run.stderr
