@@ -66,10 +66,21 @@ def zone_row(s: dict[str, Any], insight: dict[str, Any]) -> Row:
         "inSync": bool(s.get("inSync")) and state == "online",
         "nackCount": s.get("nackCount", 0), "lastNack": _text(s.get("lastNackError")),
         "rejected": len(s.get("rejected") or []),
+        "refused": refused_meshes(s.get("rejected") or []),
         "disconnectReason": _text(s.get("disconnectReason")) if state != "online" else "",
         "connectTime": _epoch(s.get("connectTime")), "disconnectTime": _epoch(s.get("disconnectTime")),
         "dataplanes": s.get("dataplanes", 0),
     }
+
+
+def refused_meshes(rejected: list[str]) -> dict[str, str]:
+    """The meshes the zone refuses (a partial NACK), with why: 'Mesh NAME: why' entries."""
+    out: dict[str, str] = {}
+    for reason in rejected[:MAX_MESHES_PER_ZONE]:
+        label, _, why = str(reason).partition(": ")
+        if label.startswith("Mesh ") and "/" not in label:
+            out[label[5:][:253]] = _text(why)
+    return out
 
 
 def cells_of(zone: str, insight: dict[str, Any]) -> Iterator[Row]:

@@ -59,6 +59,8 @@ def test_zones_and_meshes_are_shown_and_a_stopped_zone_goes_offline_without_a_re
     lag = page.locator('#zones tr[data-zone="zone-1"] td.sync.lag')
     lag.filter(has_text="refused").wait_for(timeout=TIMEOUT_MS)
     page.locator("#events li[data-kind=nack]", has_text="zone-1").wait_for(timeout=TIMEOUT_MS)
+    refused = page.locator('[data-cell="zone-1/cm"]')
+    assert "refused by the zone" in refused.inner_text() and "certmanager" in refused.inner_text()
     assert "in sync 0" in page.locator("#summary").inner_text()
     screenshot("nack")
 
@@ -156,3 +158,26 @@ def test_when_reads_need_a_token_the_page_asks_for_one_and_keeps_it_in_this_tab(
     page.reload()  # the same tab keeps it
     page.wait_for_selector("#conn.live", timeout=TIMEOUT_MS)
     screenshot("after-token")
+
+
+def test_many_zones_are_paged_and_filtered(cluster, page, screenshot):
+    g = cluster.add(Global(cluster.dir))
+    names = [f"many-{i}" for i in range(1, 61)]
+    for name in names:
+        g.token_file(name)
+    cluster.add(Zone(cluster.dir, "many-1", g, token_file=os.path.join(cluster.dir, "{zone}.token"),
+                     extra_args=["--count", "60", "--name-prefix", "many-"]))
+    wait_until(lambda: sum(1 for s in g.get("/status/zones")[1] if s["active"]) == 60, 60, what="60 zones online")
+    open_dashboard(page, g)
+    page.locator("#page", has_text="1/2 (60 zones)").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#zones tr").count() == 50  # one page rendered, not 60 rows
+    page.click("#next")
+    page.locator("#page", has_text="2/2").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#zones tr").count() == 10
+    page.fill("#filter", "many-42")
+    page.locator("#page", has_text="1/1 (1 zones)").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#zones tr[data-zone]").count() == 1
+    page.fill("#filter", "")
+    page.check("#problems")  # every zone is healthy
+    page.locator("#page", has_text="(0 zones)").wait_for(timeout=TIMEOUT_MS)
+    screenshot("paging")

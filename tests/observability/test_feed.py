@@ -72,6 +72,7 @@ def test_rows_deltas_and_events(world):
     assert row["inSync"] is False and row["lastNack"] == "Mesh m1: refused"
     assert [e["kind"] for e in frame["events"]] == ["nack"]
     assert registry.status("zone-1")["inSync"] is False
+    assert feed.zone_rows["zone-1"]["refused"] == {}  # a whole-batch NACK names no mesh
 
     registry.disconnected(sub, "zone-1", "zone shutting down (1001)")
     frame = feed.tick()
@@ -94,3 +95,10 @@ def test_a_hostile_zone_insight_is_coerced_and_bounded(world):
     zones.put(Resource("ZoneInsight", "zone-1", None, {"meshSummaries": "nope"}))
     feed.tick()
     assert feed.snapshot()["cells"] == []
+
+
+def test_the_meshes_a_zone_refuses_are_read_from_its_partial_nack():
+    from global_cp.dashboard.feed import refused_meshes
+    assert refused_meshes(["Mesh cm: backend 'cm-1' is certmanager", "Dataplane m1/dp-0: mesh 'm1' is gone",
+                           "Mesh odd/name: not a mesh label", "Mesh bare"]) == {
+        "cm": "backend 'cm-1' is certmanager", "bare": ""}

@@ -167,7 +167,12 @@ function zoneRow(z) {
     <td class="reason"><code>${esc(z.disconnectReason)}</code></td><td class="hb">${esc(heartbeat(z))}</td>
     <td>${esc(z.dataplanes)}</td></tr>`;
 }
-function cellHtml(c) {
+function cellHtml(c, zone, mesh) {
+  const refused = zone && zone.refused ? zone.refused[mesh] : undefined;
+  if (refused !== undefined) {  // the zone NACKed this mesh: it is not running it at all
+    return `<td class="cell bad" data-cell="${esc(zone.name + "/" + mesh)}"><b>refused by the zone (NACK)</b><br>
+      <code class="err last-error">${esc(refused)}</code></td>`;
+  }
   if (!c) return `<td class="cell muted">-</td>`;
   const cls = c.failing || c.breaker !== "closed" ? "bad" : c.expiringSoon ? "warn" : "good";
   return `<td class="cell ${cls}" data-cell="${esc(c.zone + "/" + c.mesh)}"><b>${esc(c.backend)}</b>
@@ -180,7 +185,7 @@ function renderMatrix(zones, meshes) {
   $("matrix-head").innerHTML = `<tr><th>zone</th>${meshes.map(m => `<th><a class="drill" href="#/mesh/${encodeURIComponent(m.name)}">${esc(m.name)}</a>
     <span class="muted">${m.backend ? `${esc(m.backend)} (${esc(m.backendType)})` : "no mTLS"}</span></th>`).join("")}</tr>`;
   $("matrix").innerHTML = zones.map(z => `<tr data-zone="${esc(z.name)}"><td>${esc(z.name)}</td>${
-    meshes.map(m => cellHtml(state.cells.get(z.name + "/" + m.name))).join("")}</tr>`).join("");
+    meshes.map(m => cellHtml(state.cells.get(z.name + "/" + m.name), z, m.name)).join("")}</tr>`).join("");
 }
 function renderTimeline(meshes) {
   const tl = $("timeline"); tl.textContent = "";
@@ -254,7 +259,7 @@ function renderZone(name, meshes) {
     <table><thead><tr><th>zone</th><th>state</th><th>env</th><th>zone CP</th><th>version lag</th><th>NACKs</th>
     <th>last NACK</th><th>disconnect reason</th><th>heartbeat</th><th>dataplanes</th></tr></thead><tbody>${zoneRow(z)}</tbody></table>
     <h3>Meshes in this zone</h3><table><tbody><tr>${meshes.map(m => `<th>${esc(m.name)}</th>`).join("")}</tr>
-    <tr data-zone="${esc(name)}">${meshes.map(m => cellHtml(state.cells.get(name + "/" + m.name))).join("")}</tr></tbody></table>
+    <tr data-zone="${esc(name)}">${meshes.map(m => cellHtml(state.cells.get(name + "/" + m.name), z, m.name)).join("")}</tr></tbody></table>
     <h3>Sessions</h3>${ov && ov.error ? `<p class="err">${esc(ov.error)}</p>` : ""}
     <table><thead><tr><th>connected</th><th>disconnected</th><th>reason</th><th>updates sent</th><th>rejected</th></tr></thead>
     <tbody>${subs.slice().reverse().map(s => `<tr><td>${esc(s.connectTime)}</td><td>${esc(s.disconnectTime || "-")}</td>
@@ -265,14 +270,17 @@ function renderZone(name, meshes) {
 function renderMesh(name) {
   const m = state.meshes.get(name), d = $("detail");
   if (!m) { d.innerHTML = `<p><a href="#/">&larr; all meshes</a></p><p>No mesh ${esc(name)}.</p>`; return; }
-  const cells = [...state.cells.values()].filter(c => c.mesh === name).sort((a, b) => a.zone < b.zone ? -1 : 1);
+  const cells = [...state.cells.values()].filter(c => c.mesh === name);
+  for (const z of state.zones.values())  // zones that refuse the mesh have no cell of their own for it
+    if (z.refused && z.refused[name] !== undefined && !state.cells.has(z.name + "/" + name)) cells.push({zone: z.name});
+  cells.sort((a, b) => a.zone < b.zone ? -1 : 1);
   const shown = cells.slice(0, 500);
   d.innerHTML = `<p><a href="#/">&larr; all meshes</a></p><h2>Mesh ${esc(name)}</h2>
     <p>backend <b>${esc(m.backend)}</b> (${esc(m.backendType)}), version ${esc(m.version)}; ${esc(m.zones)} zones,
     ${esc(m.valid)} valid, ${esc(m.failing)} failing, ${esc(m.expiringSoon)} expiring soon, ${esc(m.rotated)} rotated;
     next rotation ${esc(inTime(m.nextRotation))}, earliest expiry ${esc(inTime(m.earliestExpiry))}</p>
     <table><thead><tr><th>zone</th><th>${esc(name)}</th></tr></thead><tbody>${shown.map(c =>
-      `<tr data-zone="${esc(c.zone)}"><td><a class="drill" href="#/zone/${encodeURIComponent(c.zone)}">${esc(c.zone)}</a></td>${cellHtml(c)}</tr>`).join("")}
+      `<tr data-zone="${esc(c.zone)}"><td><a class="drill" href="#/zone/${encodeURIComponent(c.zone)}">${esc(c.zone)}</a></td>${cellHtml(c.mesh ? c : undefined, state.zones.get(c.zone), name)}</tr>`).join("")}
     </tbody></table>${cells.length > shown.length ? `<p class="muted">first ${shown.length} of ${cells.length} zones</p>` : ""}
     <h3>Events</h3><ol class="events">${renderEvents(e => e.mesh === name)}</ol>`;
 }
