@@ -1,11 +1,15 @@
 """Errors shared by global and zones, and Kuma's HTTP error shape.
 
 Every user-facing error names the field that is wrong and says how to fix it.
-The HTTP body is Kuma's: {"title", "details", "causes": [{"field", "message"}]}.
+The HTTP body is Kuma's current one (Kong AIP-193): {"type", "status", "title",
+"detail", "instance", "invalid_parameters": [{"field", "reason"}]}, with the
+deprecated {"details", "causes": [{"field", "message"}]} kept beside it for
+older clients (Kuma does the same).
 """
 from __future__ import annotations
 
 import errno
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +40,8 @@ class MzsimError(Exception):
         self.details = details
         self.causes = [Violation(c.field, scrub(c.message)) for c in causes or []]
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "details": scrub(self.details),
-            "causes": [{"field": c.field, "message": scrub(c.message)} for c in self.causes],
-        }
+    def body(self, instance: str = "") -> dict[str, Any]:
+        return problem(self.status, self.title, self.details, self.causes, instance)
 
     def __str__(self) -> str:
         if not self.causes:
@@ -109,6 +109,27 @@ class BackendError(MzsimError):
         super().__init__(message, [Violation(field_path, message)] if field_path else [])
         self.message = message
         self.retryable = retryable
+
+
+ERROR_TYPE = "/std-errors"  # Kuma's AIP-193 `type`
+
+
+def problem(status: int, title: str, detail: str, causes: list[Violation] | None = None,
+            instance: str = "") -> dict[str, Any]:
+    """An error body in the AIP-193 shape plus the deprecated fields. `instance`
+    names this occurrence (a fresh id when not given), so a report can be matched to the log."""
+    detail = scrub(detail)
+    causes = causes or []
+    return {
+        "type": ERROR_TYPE,
+        "status": status,
+        "title": title,
+        "detail": detail,
+        "instance": instance or uuid.uuid4().hex,
+        "invalid_parameters": [{"field": c.field, "reason": scrub(c.message)} for c in causes],
+        "details": detail,  # deprecated: `detail`
+        "causes": [{"field": c.field, "message": scrub(c.message)} for c in causes],  # deprecated
+    }
 
 
 @dataclass

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from .config import duration_field
-from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation, bind_error
+from .errors import BadRequest, MzsimError, TooLarge, ValidationError, Violation, bind_error, problem
 from .metrics import Registry
 from .resources import Resource, load_documents, parse_resource, to_universal
 
@@ -39,13 +39,13 @@ def make_error_middleware() -> Middleware:
                                            "split it or raise api.max_body_bytes (MZSIM_API_MAX_BODY_BYTES)"))
         except web.HTTPException as e:
             if e.status >= 400 and e.content_type != "application/json":
-                return web.json_response({"title": e.reason, "details": e.text or e.reason, "causes": []},
-                                         status=e.status)
+                return web.json_response(problem(e.status, e.reason, e.text or e.reason), status=e.status)
             raise
         except Exception:
-            log.exception("unhandled error serving %s %s", request.method, request.path)
-            return web.json_response({"title": "Internal error", "details": "see the server log", "causes": []},
-                                     status=500)
+            body = problem(500, "Internal error", "see the server log")
+            log.exception("unhandled error serving %s %s (instance %s)", request.method, request.path,
+                          body["instance"])
+            return web.json_response(body, status=500)
 
     return errors
 

@@ -1,144 +1,148 @@
-"""Minimal Prometheus metrics: counters, gauges and histograms with labels,
-rendered as the text exposition format on each process's /metrics."""
+"""Prometheus metrics on prometheus-client, behind the small call-site API the
+rest of the code uses: `registry.counter(name, help, labels).inc(**labels)`,
+`.gauge(...).set(v, **labels)`, `.histogram(...).observe(v, **labels)`.
+
+Each Registry wraps its own CollectorRegistry, so a process hosting many zones
+(`mzsim zone --count N`) serves one registry per zone. Every registry carries
+the `process_*` and `python_*` collectors of the process it runs in.
+
+Series that describe something which can go away (a backend, a mesh, a zone)
+are either removed with `Gauge.remove(**labels)` when it goes, or computed at
+scrape time by a collector added with `Registry.add_collector` (then they
+vanish with the thing they measure)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# `_created` series double every counter for no use here; Kuma does not export them either.
+prometheus_client.disable_created_metrics()
 
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=False)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _escape(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-V = TypeVar("V")
-# A histogram's value per label set: (per-bucket counts, [count, sum]).
-_HistogramValue = tuple[list[int], list[float]]
-
-
-class _Metric(Generic[V]):
+class _Metric:
     kind = ""
 
-    def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()) -> None:
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str, labels: Sequence[str],
+                 **kw: Any) -> None:
         self.name, self.help, self.label_names = name, help_text, tuple(labels)
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, ...], V] = {}
+        self._registry = registry
+        cls = {"counter": prometheus_client.Counter, "gauge": prometheus_client.Gauge,
+               "histogram": prometheus_client.Histogram}[self.kind]
+        self._m: Any = cls(name, help_text or name, self.label_names, registry=registry, **kw)
 
-    def _key(self, labels: dict[str, object]) -> tuple[str, ...]:
-        return tuple(str(labels.get(n, "")) for n in self.label_names)
+    def _child(self, labels: dict[str, object]) -> Any:
+        if not self.label_names:
+            return self._m
+        return self._m.labels(*(str(labels.get(n, "")) for n in self.label_names))
 
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+    def _sample(self, suffix: str, labels: dict[str, object]) -> float | None:
+        base = self.name[:-6] if self.kind == "counter" and self.name.endswith("_total") else self.name
+        wanted = {n: str(labels.get(n, "")) for n in self.label_names}
+        return self._registry.get_sample_value(base + suffix, wanted)
 
-    def render(self) -> list[str]:
-        raise NotImplementedError
 
-
-class Counter(_Metric[float]):
+class Counter(_Metric):
     kind = "counter"
 
     def inc(self, amount: float = 1.0, **labels: object) -> None:
-        k = self._key(labels)
-        with self._lock:
-            self._values[k] = self._values.get(k, 0.0) + amount
+        self._child(labels).inc(amount)
 
     def value(self, **labels: object) -> float:
-        return float(self._values.get(self._key(labels), 0.0))
-
-    def render(self) -> list[str]:
-        return self.header() + [f"{self.name}{_labels(self.label_names, k)} {v}"
-                                for k, v in sorted(self._values.items())]
+        return self._sample("_total", labels) or 0.0
 
 
-class Gauge(Counter):
+class Gauge(_Metric):
     kind = "gauge"
 
+    def inc(self, amount: float = 1.0, **labels: object) -> None:
+        self._child(labels).inc(amount)
+
     def set(self, value: float, **labels: object) -> None:
-        with self._lock:
-            self._values[self._key(labels)] = float(value)
+        self._child(labels).set(float(value))
+
+    def remove(self, **labels: object) -> None:
+        """Drop the series: what it measured is gone (a closed backend, a retired pool)."""
+        if not self.label_names:
+            return
+        try:
+            self._m.remove(*(str(labels.get(n, "")) for n in self.label_names))
+        except KeyError:
+            pass
+
+    def value(self, **labels: object) -> float:
+        return self._sample("", labels) or 0.0
+
+    def has(self, **labels: object) -> bool:
+        return self._sample("", labels) is not None
 
 
-class Histogram(_Metric[_HistogramValue]):
+class Histogram(_Metric):
     kind = "histogram"
 
-    def __init__(self, name: str, help_text: str, labels: Iterable[str] = (),
-                 buckets: Iterable[float] = DEFAULT_BUCKETS) -> None:
-        super().__init__(name, help_text, labels)
-        self.buckets = tuple(buckets)
-
     def observe(self, value: float, **labels: object) -> None:
-        k = self._key(labels)
-        with self._lock:
-            counts, total = self._values.get(k, ([0] * len(self.buckets), [0, 0.0]))
-            for i, b in enumerate(self.buckets):
-                if value <= b:
-                    counts[i] += 1
-            total[0] += 1
-            total[1] += value
-            self._values[k] = (counts, total)
+        self._child(labels).observe(value)
 
     def count(self, **labels: object) -> int:
-        v = self._values.get(self._key(labels))
-        return int(v[1][0]) if v else 0
-
-    def render(self) -> list[str]:
-        out = self.header()
-        for k, (counts, total) in sorted(self._values.items()):
-            for b, c in zip(self.buckets, counts, strict=False):
-                le = f'le="{b}"'
-                out.append(f"{self.name}_bucket{_labels(self.label_names, k, le)} {c}")
-            inf = 'le="+Inf"'
-            out.append(f"{self.name}_bucket{_labels(self.label_names, k, inf)} {total[0]}")
-            out.append(f"{self.name}_count{_labels(self.label_names, k)} {total[0]}")
-            out.append(f"{self.name}_sum{_labels(self.label_names, k)} {total[1]}")
-        return out
+        return int(self._sample("_count", labels) or 0)
 
 
-M = TypeVar("M", bound=_Metric[Any])
+class _FunctionCollector(Collector):
+    def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._collect())
 
 
 class Registry:
-    def __init__(self) -> None:
-        self._metrics: dict[str, _Metric[Any]] = {}
+    def __init__(self, *, process: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        if process:
+            prometheus_client.ProcessCollector(registry=self.registry)
+            prometheus_client.PlatformCollector(registry=self.registry)
+            prometheus_client.GCCollector(registry=self.registry)
+        self._metrics: dict[str, _Metric] = {}
         self._lock = threading.Lock()
 
-    def _get(self, cls: type[M], name: str, help_text: str, labels: tuple[str, ...], **kw: Any) -> M:
+    def _get(self, cls: type[_Metric], name: str, help_text: str, labels: tuple[str, ...], **kw: Any) -> Any:
         with self._lock:
             m = self._metrics.get(name)
             if m is None:
-                new = cls(name, help_text, labels, **kw)
-                self._metrics[name] = new
-                return new
-            if not isinstance(m, cls):
+                m = self._metrics[name] = cls(self.registry, name, help_text, labels, **kw)
+            elif not isinstance(m, cls):
                 raise TypeError(f"metric {name} already registered as {m.kind}")
             return m
 
     def counter(self, name: str, help_text: str, labels: Iterable[str] = ()) -> Counter:
-        return self._get(Counter, name, help_text, tuple(labels))
+        m: Counter = self._get(Counter, name, help_text, tuple(labels))
+        return m
 
     def gauge(self, name: str, help_text: str, labels: Iterable[str] = ()) -> Gauge:
-        return self._get(Gauge, name, help_text, tuple(labels))
+        m: Gauge = self._get(Gauge, name, help_text, tuple(labels))
+        return m
 
     def histogram(self, name: str, help_text: str, labels: Iterable[str] = (),
                   buckets: Iterable[float] = DEFAULT_BUCKETS) -> Histogram:
-        return self._get(Histogram, name, help_text, tuple(labels), buckets=buckets)
+        m: Histogram = self._get(Histogram, name, help_text, tuple(labels), buckets=tuple(buckets))
+        return m
+
+    def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> Collector:
+        """Series computed at scrape time by `collect` (prometheus_client.core *MetricFamily objects)."""
+        c = _FunctionCollector(collect)
+        self.registry.register(c)
+        return c
+
+    def remove_collector(self, collector: Collector) -> None:
+        self.registry.unregister(collector)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for name in sorted(self._metrics):
-            lines.extend(self._metrics[name].render())
-        return "\n".join(lines) + "\n"
-
-
-# A process-wide default; processes that host several zones pass their own.
-REGISTRY = Registry()
-
+        return generate_latest(self.registry).decode()

@@ -22,9 +22,9 @@ from common.validation.mesh import validate_mesh_update
 
 from .authz import valid_for_seconds
 from .config import GlobalConfig
-from .dashboard import dashboard_handler
 from .lifecycle import delete_mesh, missing_secrets
 from .mtls_check import prepare_mesh, reported_services, services_to_test
+from .overview import Overviews
 from .zones import ZoneRegistry
 
 log = logging.getLogger("mzsim.global.api")
@@ -40,6 +40,7 @@ class GlobalApi:
         self.tokens = tokens
         self.metrics = metrics
         self.instance_id = instance_id
+        self.overviews = Overviews(store, zone_store, zones)
         self._mesh_lock = asyncio.Lock()  # one mesh apply at a time: test issue + store is a unit
 
     def routes(self) -> list[web.RouteDef]:
@@ -59,6 +60,7 @@ class GlobalApi:
             web.delete("/global-secrets/{name}", self.delete_global_secret),
             web.get("/meshes/{mesh}/dataplanes", self.list_dataplanes),
             web.get("/meshes/{mesh}/dataplanes/_overview", self.dataplanes_overview),
+            web.get("/meshes/{mesh}/_overview", self.mesh_overview),
             web.get("/zones", self.list_zones),
             web.get("/zones/_overview", self.zones_overview),
             web.get("/zones/{name}", self.get_zone),
@@ -67,7 +69,6 @@ class GlobalApi:
             web.get("/global-insight", self.global_insight),
             web.post("/tokens/zone", self.zone_token),
             web.get("/metrics", metrics_handler(self.metrics)),
-            web.get("/dashboard", dashboard_handler),
         ]
 
     async def index(self, request: web.Request) -> web.Response:
@@ -232,21 +233,14 @@ class GlobalApi:
             raise NotFound(f"zone {name!r} not found; zones appear once they connect")
         return json_response(self._zone_json(name))
 
-    def _zone_overview(self, name: str) -> dict[str, Any]:
-        reported = self.zone_store.get("ZoneInsight", name)
-        return {"type": "ZoneOverview", "name": name, "zone": self._zone_json(name),
-                "zoneInsight": {"subscriptions": self.zones.subscriptions(name),
-                                "reported": reported.spec if reported else {}},
-                "status": self.zones.status(name)}
-
     async def zones_overview(self, request: web.Request) -> web.Response:
-        return json_response(page([self._zone_overview(n) for n in self.zones.zone_names()]))
+        return json_response(page(self.overviews.all_zones()))
 
     async def zone_overview(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in self.zones.zone_names():
-            raise NotFound(f"zone {name!r} not found; zones appear once they connect")
-        return json_response(self._zone_overview(name))
+        return json_response(self.overviews.zone(request.match_info["name"]))
+
+    async def mesh_overview(self, request: web.Request) -> web.Response:
+        return json_response(self.overviews.mesh(request.match_info["mesh"]))
 
     def _statuses(self) -> list[dict[str, Any]]:
         return self.zones.statuses()

@@ -19,8 +19,10 @@ from common.tokens import UserTokens, ZoneTokens
 from .api import GlobalApi
 from .authz import Authz, ensure_admin_token
 from .config import GlobalConfig
+from .dashboard import DashboardRoutes, Feed
 from .kds_server import KdsServer
 from .tls import TlsConfigError, ensure_kds_certs, server_context, server_names
+from .zone_metrics import zone_metrics
 from .zones import ZoneRegistry
 
 log = logging.getLogger("mzsim.global")
@@ -45,6 +47,9 @@ class GlobalCP:
         self.kds = KdsServer(config.kds, host=config.host, port=config.kds_port, instance_id=self.instance_id,
                              config_store=self.config_store, zone_store=self.zone_store, zones=self.zones,
                              tokens=self.tokens, metrics=self.metrics)
+        self.metrics.add_collector(lambda: zone_metrics(self.zones))
+        self.feed = Feed(config.dashboard, self.zones, self.config_store, self.zone_store)
+        self.dashboard = DashboardRoutes(self.feed)
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:
@@ -53,6 +58,7 @@ class GlobalCP:
         api = GlobalApi(self.config, self.config_store, self.zone_store, self.zones, self.tokens, self.metrics,
                         self.instance_id)
         app.add_routes(api.routes())
+        app.add_routes(self.dashboard.routes())
         app.router.add_get("/openapi.yaml", openapi_handler("global_cp"))
         app.add_routes([web.post("/tokens/user", self.authz.user_token)])
         return app
@@ -81,10 +87,13 @@ class GlobalCP:
         self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
                                        self.config.http, api_tls)
         await self.kds.start(kds_tls)
+        self.feed.start()
         log.info("global %s: API on %s, KDS on %s/kds, data in %s", self.instance_id, api_url(self.config),
                  kds_url(self.config), self.config.data_dir)
 
     async def stop(self) -> None:
+        self.dashboard.close()
+        await self.feed.stop()
         await self.kds.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -39,8 +39,8 @@ ADMIN_TOKEN_VALIDITY = 10 * 365 * 86400.0
 _HOW_TO_AUTHENTICATE = ("pass a user token as 'Authorization: Bearer TOKEN' (mzsim: --api-token-file FILE or "
                         f"MZSIM_API_TOKEN); the admin token is the file {ADMIN_TOKEN_FILE} in global's data dir")
 
-# Actions: "read" (anonymous unless api.authn.anonymous_read is false), "write"
-# (any authenticated user), or the name of an access list in access.static.
+# Actions: "public" (anyone, always), "read" (anonymous unless api.authn.anonymous_read
+# is false), "write" (any authenticated user), or the name of an access list in access.static.
 ROUTE_ACTIONS: dict[str, str] = {
     "/meshes/{mesh}/secrets": "admin_resources",
     "/meshes/{mesh}/secrets/{name}": "admin_resources",
@@ -48,6 +48,9 @@ ROUTE_ACTIONS: dict[str, str] = {
     "/global-secrets/{name}": "admin_resources",
     "/tokens/zone": "generate_zone_token",
     "/tokens/user": "generate_user_token",
+    # The dashboard's page and assets hold no data: public, so a browser can show its token form.
+    "/dashboard": "public",
+    "/dashboard/static/{asset}": "public",
 }
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER = web.RequestKey("user", User)  # who the request acts as
@@ -101,7 +104,7 @@ class Authz:
         return ANONYMOUS
 
     def authorize(self, user: User, action: str, what: str) -> None:
-        if action == "read" and self.config.api.authn.anonymous_read:
+        if action == "public" or (action == "read" and self.config.api.authn.anonymous_read):
             return
         if user is ANONYMOUS:
             raise Unauthorized(f"{what} needs authentication; {_HOW_TO_AUTHENTICATE}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from common.ca.settings import BackendSettings
 from common.config import duration_field
 from common.datasource import DataSourceLimits
+from common.errors import BadRequest
 from common.httpapi import HttpLimits
 from common.kds.protocol import Timing
 
@@ -80,6 +81,22 @@ class MtlsConfig:
 
 
 @dataclass
+class DashboardConfig:
+    push_interval: float = duration_field(1.0, "how often the dashboard's viewers get an update")
+    stale_after: float = duration_field(5.0, "the page says global is unreachable after this long without "
+                                             "an update")
+    max_events: int = 500  # events kept for the page (connects, NACKs, applies, failures, breakers)
+
+    def check(self) -> None:
+        for name in ("push_interval", "stale_after"):
+            if getattr(self, name) <= 0:
+                raise BadRequest(f"configuration dashboard.{name} must be positive, e.g. 1s "
+                                 f"(MZSIM_DASHBOARD_{name.upper()})")
+        if self.max_events < 1:
+            raise BadRequest("configuration dashboard.max_events must be at least 1 (MZSIM_DASHBOARD_MAX_EVENTS)")
+
+
+@dataclass
 class GlobalConfig:
     host: str = "127.0.0.1"
     api_port: int = 5681
@@ -95,3 +112,4 @@ class GlobalConfig:
     access: AccessConfig = field(default_factory=AccessConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
     backends: BackendSettings = field(default_factory=BackendSettings)  # CA client tuning for test issues
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)

@@ -21,6 +21,7 @@ from common.kds.driver import Driver, PeerClosed, SessionHooks, close_reason, li
 from common.kds.kinds import DOWNSTREAM_KINDS, down_filter
 from common.kds.messages import CLOSE_SILENT, FrameError, decode, encode
 from common.kds.protocol import (
+    BatchAcked,
     BatchNacked,
     Event,
     GlobalSession,
@@ -234,5 +235,9 @@ class _ZoneHooks(SessionHooks):
                                                    str(hello.get("environment") or "universal"))
             log.info("zone %s connected (instance %s, applied version %s, global version %s)", zone,
                      hello["zone_instance"], hello["applied_version"], self.server.source.revision)
+        elif isinstance(event, BatchAcked) and self.sub is not None:
+            self.sub.nacked_version = None
         elif isinstance(event, BatchNacked):
+            if self.sub is not None:  # a NACKed version is not "in sync", even once it is the acked one
+                self.sub.nacked_version = event.version
             log.warning("zone %s rejected batch %s: %s", zone, event.nonce, event.error)

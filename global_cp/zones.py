@@ -61,6 +61,7 @@ class Subscription:
     environment: str = ""
     live: StatusSource | None = field(default=None, repr=False)  # None once disconnected
     final_stats: dict[str, Any] = field(default_factory=dict)
+    nacked_version: int | None = None  # the zone NACKed this version, and has ACKed none since
 
     def as_dict(self) -> dict[str, Any]:
         stats = self.final_stats if self.live is None else session_stats(self.live())
@@ -184,7 +185,7 @@ class ZoneRegistry:
                               else (last.final_stats.get("lastHeartbeat") if last else None)),
             "ackedVersion": acked,
             "globalVersion": current,
-            "inSync": acked == current and not rejected,
+            "inSync": acked == current and not rejected and not (last and last.nacked_version is not None),
             "rejected": rejected,
             "nackCount": sum((s.live().nacks if s.live else s.final_stats.get("nackCount", 0)) for s in subs),
             "lastNackError": next((x for x in reversed([

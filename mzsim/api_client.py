@@ -98,15 +98,19 @@ def api_call(args: argparse.Namespace, method: str, path: str, body: Any = None,
 
 
 def error_text(raw: bytes) -> str:
-    """Global's error body (Kuma's shape) as one line per cause."""
+    """Global's error body (Kuma's AIP-193 shape, or the older one) as one line per invalid field."""
     try:
         err = json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace").strip()
     if not isinstance(err, dict):
         return str(err)
-    lines = [str(err.get("details") or err.get("title") or "")]
-    lines += [f"  {c.get('field')}: {c.get('message')}" for c in err.get("causes") or [] if isinstance(c, dict)]
+    lines = [str(err.get("detail") or err.get("details") or err.get("title") or "")]
+    params = err.get("invalid_parameters")
+    if isinstance(params, list):  # AIP-193; older servers only send `causes`
+        lines += [f"  {p.get('field')}: {p.get('reason')}" for p in params if isinstance(p, dict)]
+    else:
+        lines += [f"  {c.get('field')}: {c.get('message')}" for c in err.get("causes") or [] if isinstance(c, dict)]
     return "\n".join(lines)
 
 

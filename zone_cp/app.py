@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from importlib.metadata import version as _version
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +25,12 @@ from .api import ZoneApi
 from .config import ZoneConfig
 from .issuance import IssuanceEngine
 from .kds_client import KdsClient
+from .mesh_summary import mesh_summaries, summary_metrics
 from .simulated import simulated_dataplanes
 
 log = logging.getLogger("mzsim.zone")
 
+ZONE_CP_VERSION = "mzsim-" + _version("mzsim")
 INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
 
 
@@ -45,6 +48,7 @@ class Zone:
                               environment=config.environment, token=self.token)
                     if config.global_address else None)
         self.engine = self._build_engine()
+        self.metrics.add_collector(lambda: summary_metrics(self.engine))
         self._runner: web.AppRunner | None = None
         self._insight_task: asyncio.Task[None] | None = None
         self.started = time.time()
@@ -100,6 +104,8 @@ class Zone:
             "dataplanes": self.store.count("Dataplane"),
             "meshes": self.store.count("Mesh"),
             "issuance": issuance,
+            "version": ZONE_CP_VERSION,
+            "meshSummaries": mesh_summaries(self.engine),  # per-mesh certificates and backend health, for global
         })
 
     async def _insight_loop(self) -> None:

@@ -41,6 +41,7 @@ def main(args) -> int:
         tls.sans = [*tls.sans, *args.kds_tls_san]
         config.api.tls_cert = args.api_tls_cert or config.api.tls_cert
         config.api.tls_key = args.api_tls_key or config.api.tls_key
+        config.dashboard.check()
     except MzsimError as e:
         print(f"mzsim global: {e}", file=sys.stderr)
         return 2

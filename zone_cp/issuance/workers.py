@@ -112,14 +112,16 @@ class WorkerPool:
     def start(self) -> None:
         self.workers = [asyncio.create_task(self._worker(), name=f"issuance-{self.mesh}-{i}")
                         for i in range(max(1, self.deps.config.concurrency))]
+        self._gauge(0)  # the series exists (closed) from the start, so alerts can tell 0 from absent
 
     def retire(self) -> asyncio.Task[None] | None:
         """The mesh moved on: stop the workers, free the queue, close the backend; the breaker's
-        gauge goes to 0. Returns the task closing the backend."""
+        series is removed. Returns the task closing the backend."""
         for w in self.workers:
             w.cancel()
         closing = self.release()
-        self._gauge(0)
+        if self.deps.metrics:  # the pool is gone: so is its breaker's series
+            self.deps.metrics.breaker.remove(**self.labels)
         return closing
 
     def release(self) -> asyncio.Task[None] | None:

@@ -227,6 +227,8 @@ class CertManagerBackend(CABackend):
         return []
 
     async def close(self) -> None:
+        if self._pending_gauge is not None:
+            self._pending_gauge.remove(mesh=self.mesh, backend=self.name)
         if self._client is not None:
             try:
                 await self._client.close()

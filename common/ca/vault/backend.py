@@ -327,6 +327,8 @@ class VaultBackend(CABackend):
 
     async def close(self) -> None:
         self._closed = True
+        if self._ttl_gauge is not None:  # the token is no longer ours to watch: drop its series
+            self._ttl_gauge.remove(mesh=self.mesh, backend=self.name)
         task, self._renewer = self._renewer, None
         if task is not None:
             task.cancel()
