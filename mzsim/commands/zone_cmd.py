@@ -72,6 +72,7 @@ def main(args) -> int:
             config.kds.tls_skip_verify = True
         if args.dp_key_type:
             config.issuance.dp_key_type = args.dp_key_type
+        config.issuance.check()
     except MzsimError as e:
         print(f"mzsim zone: {e}", file=sys.stderr)
         return 2

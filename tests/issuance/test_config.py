@@ -27,3 +27,16 @@ def test_yaml_env_and_flags_reach_the_engine_config(tmp_path):
 def test_unknown_issuance_keys_are_refused():
     with pytest.raises(BadRequest, match=r"unknown key issuance\.'backof'"):
         cfgmod.load(ZoneConfig, env={}, overrides={"issuance": {"backof": "5s"}})
+
+
+@pytest.mark.parametrize(("fraction", "jitter", "message"), [
+    (0.8, 0.8, r"renew_jitter must be at least 0 and below renew_fraction \(0\.8\), not 0\.8"),
+    (0.8, -0.1, r"renew_jitter must be at least 0"),
+    (1.2, 0.1, r"renew_fraction must be between 0 and 1"),
+])
+def test_a_renewal_band_outside_the_lifetime_is_refused(fraction, jitter, message):
+    cfg = cfgmod.load(ZoneConfig, env={"MZSIM_ISSUANCE_RENEW_FRACTION": str(fraction),
+                                       "MZSIM_ISSUANCE_RENEW_JITTER": str(jitter)})
+    with pytest.raises(BadRequest, match=message):
+        cfg.issuance.check()
+    assert IssuanceConfig().renew_jitter == 0.1

@@ -27,6 +27,7 @@ from .config import IssuanceConfig
 from .insights import InsightWriter
 from .meshes import MeshView, dataplane_tags, mesh_view
 from .reconciler import Plan, Reconciler
+from .rotation import RotationStats
 from .scheduler import Scheduler
 from .state import ProxyKey, ProxyState
 from .workers import IssuanceMetrics, Pacer, PoolDeps, WorkerPool, build_backend
@@ -64,16 +65,19 @@ class IssuanceEngine:
         self._secrets = SecretCache(ctx.secret_lookup or (lambda mesh, name: store.get("Secret", name, mesh)))
         self.ctx = dataclasses.replace(ctx, secret_lookup=self._secrets)
         self.config = config or IssuanceConfig()
+        self.config.check()
         self.clock = clock or SystemClock()
         self.counters = {"issued": 0, "rotated": 0, "failed": 0}
-        self.reconciler = Reconciler(self.config.renew_fraction)
+        rng = rng or random.Random()
+        self.rotations = RotationStats()
+        self.reconciler = Reconciler(self.config.renew_fraction, self.config.renew_jitter, rng)
         self.scheduler = Scheduler(self.clock, self.reconciler.proxies)
         self.insights = InsightWriter(store, lambda key: self.reconciler.insight(key, self.clock.now()),
                                       self.config.insight_flush_interval)
-        self._deps = PoolDeps(self.config, self.clock, rng or random.Random(),
+        self._deps = PoolDeps(self.config, self.clock, rng,
                               IssuanceMetrics(ctx.metrics) if ctx.metrics else None, Pacer(), self.counters,
                               self.reconciler.proxies.get, self.scheduler.schedule, self.reconciler.certified,
-                              self.insights.mark)
+                              self.insights.mark, self.rotations)
         self._pools: dict[str, WorkerPool] = {}  # by mesh: one enabled backend per mesh
         self._changes: collections.deque[Change] = collections.deque()
         self._changed = asyncio.Event()
@@ -122,7 +126,8 @@ class IssuanceEngine:
         backends = sorted((pool.stats(now) for pool in self._pools.values()),
                           key=lambda x: (x["mesh"], x["backend"]))
         return {**self.counters, "proxies": len(self.reconciler.proxies),
-                "certified": self.reconciler.certified_count(now), "backends": backends}
+                "certified": self.reconciler.certified_count(now), "backends": backends,
+                "rotation": self.rotations.as_dict()}
 
     # -- store changes -----------------------------------------------------------
     def _on_change(self, changes: list[Change]) -> None:
