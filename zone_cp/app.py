@@ -24,6 +24,7 @@ from .api import ZoneApi
 from .config import ZoneConfig
 from .issuance import IssuanceEngine
 from .kds_client import KdsClient
+from .procs import shard_range
 from .simulated import simulated_dataplanes
 
 log = logging.getLogger("mzsim.zone")
@@ -158,8 +159,12 @@ def zone_configs(base: ZoneConfig) -> list[ZoneConfig]:
     return out
 
 
-async def run(base: ZoneConfig) -> None:
-    zones = [Zone(cfg) for cfg in zone_configs(base)]
+async def run(base: ZoneConfig, shard: tuple[int, int] | None = None) -> None:
+    """Host the zones of `base` (with `shard` (k, P): only the k-th of P slices, for --procs)."""
+    configs = zone_configs(base)
+    if shard is not None:
+        configs = [configs[i] for i in shard_range(len(configs), shard)]
+    zones = [Zone(cfg) for cfg in configs]
     for i, z in enumerate(zones):
         try:
             await z.start()
