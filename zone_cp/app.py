@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -26,14 +27,30 @@ from .issuance import IssuanceEngine
 from .kds_client import KdsClient
 from .procs import shard_range
 from .simulated import simulated_dataplanes
+from .ticker import SharedTicker
 
 log = logging.getLogger("mzsim.zone")
 
 INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
 
 
+@dataclass
+class Tickers:
+    """The periodic work of every zone in the process, one task per period (zone_cp/ticker.py)."""
+    zone_insights: SharedTicker
+    dataplane_insights: SharedTicker
+
+    @classmethod
+    def for_config(cls, config: ZoneConfig) -> Tickers:
+        return cls(SharedTicker(INSIGHT_INTERVAL, "zone-insights"),
+                   SharedTicker(config.issuance.insight_flush_interval, "dataplane-insights"))
+
+    async def stop(self) -> None:
+        await asyncio.gather(self.zone_insights.stop(), self.dataplane_insights.stop())
+
+
 class Zone:
-    def __init__(self, config: ZoneConfig):
+    def __init__(self, config: ZoneConfig, tickers: Tickers | None = None):
         if not config.name:
             raise ValueError("a zone needs a name: pass --name")
         self.config = config
@@ -42,12 +59,15 @@ class Zone:
         self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.store = Store(os.path.join(config.data_dir, "zone.db"))
         self.metrics = Registry()
+        self.tickers = tickers or Tickers.for_config(config)
+        self._own_tickers = tickers is None
         self.kds = (KdsClient(self.name, self.instance_id, self.store, config.kds, global_address=config.global_address,
                               environment=config.environment, token=self.token)
                     if config.global_address else None)
         self.engine = self._build_engine()
         self._runner: web.AppRunner | None = None
-        self._insight_task: asyncio.Task[None] | None = None
+        self._insight_handle: int | None = None
+        self._last_insight: dict[str, Any] | None = None
         self.started = time.time()
 
     def _build_engine(self) -> IssuanceEngine:
@@ -60,7 +80,8 @@ class Zone:
             settings=self.config.backends,
             metrics=self.metrics,
         )
-        return IssuanceEngine(self.store, ctx, self.config.issuance)
+        return IssuanceEngine(self.store, ctx, self.config.issuance,
+                              insight_ticker=self.tickers.dataplane_insights)
 
     def token(self) -> str:
         if self.config.token:
@@ -103,13 +124,18 @@ class Zone:
             "issuance": issuance,
         })
 
-    async def _insight_loop(self) -> None:
-        while True:
-            try:
-                self.store.put(self._insight())
-            except Exception:  # noqa: BLE001 - keep reporting; log why
-                log.exception("zone %s: cannot write ZoneInsight", self.name)
-            await asyncio.sleep(INSIGHT_INTERVAL)
+    def _refresh_insight(self) -> None:
+        """The shared ticker's call: write the ZoneInsight if it differs from the last one written
+        (an unchanged one costs no store transaction)."""
+        insight = self._insight()
+        if insight.spec == self._last_insight:
+            return
+        try:
+            self.store.put(insight)
+        except Exception:  # noqa: BLE001 - keep reporting; log why
+            log.exception("zone %s: cannot write ZoneInsight", self.name)
+            return
+        self._last_insight = insight.spec
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
@@ -125,20 +151,23 @@ class Zone:
         await self.engine.start()
         self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
                                        self.config.http)
-        self._insight_task = asyncio.create_task(self._insight_loop())
+        self._refresh_insight()
+        self._insight_handle = self.tickers.zone_insights.add(self._refresh_insight)
         if self.kds:
             self.kds.start()
         log.info("zone %s (%s): API on http://%s:%d, global %s", self.name, self.config.environment,
                  self.config.host, self.config.api_port, self.config.global_address or "(none: standalone)")
 
     async def stop(self) -> None:
-        if self._insight_task:
-            self._insight_task.cancel()
+        if self._insight_handle is not None:
+            self.tickers.zone_insights.remove(self._insight_handle)
         if self.kds:
             await self.kds.stop()
         await self.engine.stop()
         if self._runner:
             await self._runner.cleanup()
+        if self._own_tickers:
+            await self.tickers.stop()
         self.store.close()
 
 
@@ -164,14 +193,17 @@ async def run(base: ZoneConfig, shard: tuple[int, int] | None = None) -> None:
     configs = zone_configs(base)
     if shard is not None:
         configs = [configs[i] for i in shard_range(len(configs), shard)]
-    zones = [Zone(cfg) for cfg in configs]
+    tickers = Tickers.for_config(base)
+    zones = [Zone(cfg, tickers) for cfg in configs]
     for i, z in enumerate(zones):
         try:
             await z.start()
         except BaseException:
             await asyncio.gather(*(z.stop() for z in zones[:i + 1]), return_exceptions=True)
+            await tickers.stop()
             raise
     names = ", ".join(z.name for z in zones) if len(zones) <= 5 else f"{len(zones)} zones"
     await wait_for_stop_signal(f"mzsim zone ready: {names} (API from port {zones[0].config.api_port})")
     log.info("shutting down")
     await asyncio.gather(*(z.stop() for z in zones), return_exceptions=True)
+    await tickers.stop()

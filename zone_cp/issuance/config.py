@@ -24,7 +24,7 @@ class IssuanceConfig:
     # band, so rotations spread into a steady rate instead of waves (Kuma renews at exactly 4/5).
     renew_jitter: float = 0.1
     issue_timeout: float = duration_field(60.0, "one backend.issue call, in real seconds")
-    insight_flush_interval: float = duration_field(0.25, "DataplaneInsight writes are batched at most this often")
+    insight_flush_interval: float = duration_field(1.0, "DataplaneInsight writes are batched at most this often")
 
     def check(self) -> None:
         """The knobs that only make sense together (loading sets fields one by one)."""

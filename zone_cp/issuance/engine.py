@@ -24,7 +24,7 @@ from common.x509util import IssuedCert
 
 from .clock import Clock, SystemClock
 from .config import IssuanceConfig
-from .insights import InsightWriter
+from .insights import InsightWriter, Ticker
 from .meshes import MeshView, dataplane_tags, mesh_view
 from .reconciler import Plan, Reconciler
 from .rotation import RotationStats
@@ -60,7 +60,10 @@ class SecretCache:
 
 class IssuanceEngine:
     def __init__(self, store: Store, ctx: BackendContext, config: IssuanceConfig | None = None,
-                 clock: Clock | None = None, *, rng: random.Random | None = None):
+                 clock: Clock | None = None, *, rng: random.Random | None = None,
+                 insight_ticker: Ticker | None = None):
+        """`insight_ticker`: flush DataplaneInsights from this shared ticker (many zones in one
+        process) instead of a task of the engine's own."""
         self.store = store
         self._secrets = SecretCache(ctx.secret_lookup or (lambda mesh, name: store.get("Secret", name, mesh)))
         self.ctx = dataclasses.replace(ctx, secret_lookup=self._secrets)
@@ -79,6 +82,7 @@ class IssuanceEngine:
                               self.reconciler.proxies.get, self.scheduler.schedule, self.reconciler.certified,
                               self.insights.mark, self.rotations)
         self._pools: dict[str, WorkerPool] = {}  # by mesh: one enabled backend per mesh
+        self._insight_ticker, self._insight_handle = insight_ticker, 0
         self._changes: collections.deque[Change] = collections.deque()
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,11 +96,16 @@ class IssuanceEngine:
         for mesh in self.store.list("Mesh"):
             self._refresh_mesh(mesh.name)
         self._tasks = [asyncio.create_task(self.scheduler.run(self._dispatch), name="issuance-scheduler"),
-                       asyncio.create_task(self._reconcile(), name="issuance-reconciler"),
-                       asyncio.create_task(self.insights.run(), name="issuance-insights")]
+                       asyncio.create_task(self._reconcile(), name="issuance-reconciler")]
+        if self._insight_ticker is not None:
+            self._insight_handle = self._insight_ticker.add(self.insights.tick)
+        else:
+            self._tasks.append(asyncio.create_task(self.insights.run(), name="issuance-insights"))
 
     async def stop(self) -> None:
         self.store.remove_listener(self._on_change)
+        if self._insight_ticker is not None:
+            self._insight_ticker.remove(self._insight_handle)
         pools = list(self._pools.values())
         tasks = self._tasks + [w for pool in pools for w in pool.workers]
         for t in tasks:
