@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
+import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,13 @@ from .ticker import SharedTicker
 log = logging.getLogger("mzsim.zone")
 
 INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
+_RNG = random.Random()  # jitter for every zone's engine: one generator's state, not one per zone
+
+
+@functools.cache
+def _openapi() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """One handler (and one copy of the spec's text) for every zone in the process."""
+    return openapi_handler("zone_cp")
 
 
 @dataclass
@@ -80,7 +90,7 @@ class Zone:
             settings=self.config.backends,
             metrics=self.metrics,
         )
-        return IssuanceEngine(self.store, ctx, self.config.issuance,
+        return IssuanceEngine(self.store, ctx, self.config.issuance, rng=_RNG,
                               insight_ticker=self.tickers.dataplane_insights)
 
     def token(self) -> str:
@@ -141,7 +151,7 @@ class Zone:
         app = web.Application(client_max_size=1024 * 1024, middlewares=[make_error_middleware()])
         api = ZoneApi(self.name, self.config.environment, self.store, self.engine, self.metrics, self.status)
         app.add_routes(api.routes())
-        app.router.add_get("/openapi.yaml", openapi_handler("zone_cp"))
+        app.router.add_get("/openapi.yaml", _openapi())
         return app
 
     async def start(self) -> None:

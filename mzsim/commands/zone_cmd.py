@@ -139,6 +139,9 @@ def main(args) -> int:
         return 2
     if (args.procs or 1) > 1 and shard is None:
         return run_procs(args, config)
+    from zone_cp.sqlite_memory import lean_page_cache
+
+    lean_page_cache()  # before the first store opens: ~57 KB less per zone (zone_cp/sqlite_memory.py)
     try:
         asyncio.run(run(config, shard))
     except PortInUse as e:
