@@ -35,6 +35,7 @@ from .ticker import SharedTicker
 log = logging.getLogger("mzsim.zone")
 
 INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
+SIM_CHUNK = 500  # simulated dataplanes written per transaction at start
 _RNG = random.Random()  # jitter for every zone's engine: one generator's state, not one per zone
 
 
@@ -157,7 +158,8 @@ class Zone:
     async def start(self) -> None:
         if self.config.dataplanes:
             dps = simulated_dataplanes(self.name, self.config.dataplanes, self.config.services, self.config.mesh)
-            self.store.apply(dps, [])
+            for i in range(0, len(dps), SIM_CHUNK):  # bounded transactions: a lower memory high-water mark
+                self.store.apply(dps[i:i + SIM_CHUNK], [])
         await self.engine.start()
         self._runner = await start_site(self.build_app(), self.config.host, self.config.api_port,
                                        self.config.http)

@@ -104,6 +104,10 @@ class Reconciler:
         not_before, not_after = leaf.not_valid_before_utc.timestamp(), leaf.not_valid_after_utc.timestamp()
         start = max(not_before, requested)
         p.cert, p.serial = cert, format(leaf.serial_number, "x")
+        _ = cert.chain_problem  # (cached) the insight reports it
+        # What the engine needs from the parsed leaf is copied above; the parsed object costs a few KB
+        # of native memory per dataplane held, so it is parsed again only if someone asks (the API).
+        cert.__dict__.pop("leaf", None)
         p.not_before, p.not_after = not_before, not_after
         fraction = self.renew_fraction - (self.rng.random() * self.renew_jitter if self.renew_jitter else 0.0)
         p.renew_at = start + fraction * (not_after - start)
