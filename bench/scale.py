@@ -51,7 +51,7 @@ from bench.benchutil import machine, now_iso, progress, write_results  # noqa: E
 from bench.procstat import ProcSampler, tree_pids  # noqa: E402
 from common.kds.protocol import Timing  # noqa: E402
 from mzsim.launcher import Global, Proc, http  # noqa: E402
-from mzsim.waiting import free_port_range, wait_port, wait_until  # noqa: E402
+from mzsim.waiting import WaitTimeout, free_port_range, wait_port, wait_until  # noqa: E402
 from zone_cp.issuance.rotation import BUCKETS, quantile  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "scale.json")
@@ -240,26 +240,41 @@ def main() -> int:
         except ValueError:
             ap.error(f"--cases: {c!r} is not ZONESxDATAPLANES, e.g. 100x100")
         cases.append((z, d))
-    results = []
     for z, d in cases:
         progress(f"case {z} zones x {d} dataplanes, {args.lifetime} certificates ({args.label or 'this tree'})")
-        results.append(run_case(args, z, d))
-        r = results[-1]
-        progress(f"  {r['issues_per_second']}/s issues, lag p50 {r['rotation_lag_p50_s']} p99 "
-                 f"{r['rotation_lag_p99_s']} s, expired {r['expired']}, sessions lost {r['sessions_lost']}, "
-                 f"processes {json.dumps(r['processes'])}")
-    out = {"benchmark": "scale", "when": now_iso(), "machine": machine(), "label": args.label,
-           "tree": args.tree or ROOT, "kds_timing": kds_env(args.liveness), "results": results,
-           "targets": {"1000x10 at 1m": "5 min steady, 0 sessions lost, 0 expired, rotation-lag p99 < 5 s"}}
-    if os.path.exists(args.out):  # keep other labels' runs beside this one
-        with open(args.out) as f:
-            old = json.load(f)
-        runs = [r for r in old.get("runs", []) if r.get("label") != args.label]
-    else:
-        runs = []
-    write_results(args.out, {"benchmark": "scale", "runs": [*runs, out]})
+        try:
+            r = run_case(args, z, d)
+        except WaitTimeout as e:  # e.g. the zones never all came online: that is a result too
+            r = {"zones": z, "dataplanes_per_zone": d, "lifetime": args.lifetime, "procs": args.procs,
+                 "failed_to_start": str(e)}
+            progress(f"  did not reach the steady state: {e}")
+        else:
+            progress(f"  {r['issues_per_second']}/s issues, lag p50 {r['rotation_lag_p50_s']} p99 "
+                     f"{r['rotation_lag_p99_s']} s, expired {r['expired']}, sessions lost {r['sessions_lost']}, "
+                     f"processes {json.dumps(r['processes'])}")
+        record(args, r)  # after each case, so a long run that is stopped keeps what it measured
     progress(f"wrote {os.path.relpath(args.out, os.getcwd())}")
     return 0
+
+
+def record(args, result: dict) -> None:
+    """Add `result` to the run labelled `args.label` in --out (replacing that label's same case);
+    other labels' runs stay beside it."""
+    runs = []
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            runs = json.load(f).get("runs", [])
+    run = next((r for r in runs if r.get("label") == args.label), None)
+    if run is None:
+        run = {"label": args.label}
+        runs.append(run)
+    run.update({"when": now_iso(), "machine": machine(), "tree": args.tree or ROOT,
+                "kds_timing": kds_env(args.liveness), "duration": args.duration, "warmup": args.warmup,
+                "targets": {"1000x10 at 1m": "5 min steady, 0 sessions lost, 0 expired, rotation-lag p99 < 5 s"}})
+    key = (result["zones"], result["dataplanes_per_zone"], result["procs"])
+    run["results"] = [x for x in run.get("results", [])
+                      if (x["zones"], x["dataplanes_per_zone"], x.get("procs", 1)) != key] + [result]
+    write_results(args.out, {"benchmark": "scale", "runs": runs})
 
 
 if __name__ == "__main__":
