@@ -68,7 +68,7 @@ def measure(args, workdir: str, zones: int, dps: int, with_mesh: bool) -> dict:
             argv += ["--dataplanes", str(dps), "--services", "10"]
         zp = Proc(argv, os.path.join(g.workdir, "zones.log"), env).start()
         wait_port(port + zones - 1, timeout=300)
-        wait_until(lambda: active_zones(g) == zones or zp.exited(), 900, interval=2, what=f"{zones} zones online")
+        wait_until(lambda: zp.exited() or active_zones(g) == zones, 900, interval=2, what=f"{zones} zones online")
         assert zp.alive(), zp.log()[-3000:]
         if with_mesh and dps:
             wait_until(lambda: totals(zone_statuses(port, zones, pool))["certified"] >= zones * dps, 900,

@@ -141,7 +141,7 @@ def run_case(args, zones: int, dps: int) -> dict:
         zp = Proc(argv, os.path.join(workdir, "zones.log"), env).start()
         t_start = time.time()
         wait_port(port + zones - 1, timeout=300)
-        wait_until(lambda: active_zones(g) == zones or (zp is not None and zp.exited()), 900, interval=2,
+        wait_until(lambda: (zp is not None and zp.exited()) or active_zones(g) == zones, 900, interval=2,
                    what=f"{zones} zones online")
         assert zp.alive(), zp.log()[-3000:]
         online_s = time.time() - t_start
