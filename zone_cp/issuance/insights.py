@@ -22,6 +22,7 @@ from .state import DEFER, ProxyKey
 
 log = logging.getLogger("mzsim.zone.issuance")
 
+FLUSH_CHUNK = 500  # insights per transaction: one transaction per flush unless a burst is larger
 # spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round.
 SpecFor = Callable[[ProxyKey], object]
 
@@ -71,7 +72,9 @@ class InsightWriter:
         if not upserts and not removals:
             return
         try:
-            self.store.apply(upserts, removals)
+            # Chunks bound the memory of a flush after a burst (10,000 new certificates at once).
+            for i in range(0, max(len(upserts), len(removals)), FLUSH_CHUNK):
+                self.store.apply(upserts[i:i + FLUSH_CHUNK], removals[i:i + FLUSH_CHUNK])
         except BaseException:
             self._dirty |= dirty
             self._removed |= removed
