@@ -12,30 +12,37 @@ the same OpenBao dev server in the same run, with an EC role and an RSA role.
 
 Vault makes the keys, so RSA runs at about 20/s: the RSA role gets a smaller N.
 Each round runs both (direct first in odd rounds, the engine first in even
-ones); the ratio reported is the median of the rounds' engine/direct (beside
-the median rates). The target is engine/direct >= 0.8 for both roles. Writes bench/results/issuance-vault.json.
+ones). The headline `ratio` is one figure: the median engine rate over the
+rounds divided by the median direct rate (both printed beside it), with the
+spread of the rounds' own engine/direct ratios (`ratio_min`, `ratio_max`).
+The target is ratio >= 0.8 for both roles. Writes bench/results/issuance-vault.json.
+
+    python bench/issuance_vault.py [--rounds 3] [--vault-dataplanes 1000] [--vault-rsa-dataplanes 80]
+(the same as python bench/issuance.py --cases vault ...)
 """
 from __future__ import annotations
 
 import itertools
 import os
 import shutil
-import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import hvac
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.benchutil import machine, median_run, now_iso, progress, write_results
-from bench.issuance_engine import dataplanes, time_engine
-from common.ca.private_files import PrivateFiles
-from common.ca.vault.session import build_session
-from common.resources import Resource, secret
-from common.x509util import Identity
-from mzsim.services.openbao import start_dev_server
-from mzsim.setup.vault import SetupResult, setup_vault
-from zone_cp.issuance import IssuanceConfig
+import hvac  # noqa: E402
+
+from bench.benchutil import machine, median_run, now_iso, progress, write_results  # noqa: E402
+from bench.issuance_engine import dataplanes, time_engine  # noqa: E402
+from common.ca.private_files import PrivateFiles  # noqa: E402
+from common.ca.vault.session import build_session  # noqa: E402
+from common.resources import Resource, secret  # noqa: E402
+from common.x509util import Identity  # noqa: E402
+from mzsim.services.openbao import start_dev_server  # noqa: E402
+from mzsim.setup.vault import SetupResult, setup_vault  # noqa: E402
+from zone_cp.issuance import IssuanceConfig  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "issuance-vault.json")
@@ -43,6 +50,7 @@ TARGET = 0.8
 SERVICES = 10
 TTL_SECONDS = 86400
 TOKEN_SECRET = "vault-token"
+RATIO_DEFINITION = "median engine rate / median direct rate over the rounds; min/max: the rounds' own ratios"
 
 
 def mesh_resources(setup: SetupResult) -> list[Resource]:
@@ -109,12 +117,13 @@ async def role_case(workdir: str, setup: SetupResult, key_type: str, n: int, rou
         engines[-1]["ratio_to_direct"] = round(engines[-1]["per_second"] / directs[-1]["per_second"], 3)
         progress(f"  round {r}: engine/direct {engines[-1]['ratio_to_direct']:.0%}")
     direct, engine = median_run(directs), median_run(engines)
-    # The headline is the median of each round's engine/direct: a round's two runs are back to back,
-    # so a neighbour's load mostly hits both; the medians of the rates are reported beside it.
-    ratio = round(statistics.median(run["ratio_to_direct"] for run in engines), 3)
+    # One headline: the ratio of the median rates (the two rates printed beside it give it exactly);
+    # the per-round ratios give its spread.
+    ratio = round(engine["per_second"] / direct["per_second"], 3)
+    per_round = [run["ratio_to_direct"] for run in engines]
     return {"key_type": key_type, "dataplanes": n, "pki": setup.pki, "role": setup.role,
-            "direct": direct, "engine": engine, "ratio": ratio,
-            "ratio_of_median_rates": round(engine["per_second"] / direct["per_second"], 3),
+            "direct": direct, "engine": engine, "ratio": ratio, "ratio_definition": RATIO_DEFINITION,
+            "ratio_min": min(per_round), "ratio_max": max(per_round),
             "meets_target": ratio >= TARGET, "all_rounds": {"direct": directs, "engine": engines}}
 
 
@@ -143,6 +152,16 @@ async def vault_case(args) -> None:
     }
     write_results(args.vault_out, result)
     for r in roles:
-        progress(f"{r['key_type'].upper()} role: engine {r['engine']['per_second']}/s, direct "
-                 f"{r['direct']['per_second']}/s: {r['ratio']:.0%} (target {TARGET:.0%})")
+        progress(f"{r['key_type'].upper()} role: engine {r['engine']['per_second']}/s / direct "
+                 f"{r['direct']['per_second']}/s (medians) = {r['ratio']:.0%} (rounds {r['ratio_min']:.0%}"
+                 f"-{r['ratio_max']:.0%}; target {TARGET:.0%})")
     progress(f"wrote {os.path.relpath(args.vault_out, os.getcwd())}")
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    from bench.issuance import main
+
+    sys.argv[1:1] = ["--cases", "vault"]
+    asyncio.run(main())

@@ -68,7 +68,7 @@ async def test_rotation_at_four_fifths_of_the_actual_lifetime(store, start_engin
     await apply_on_global(store, mesh("m1", builtin("ca-1", lifetime="100s")))
     store.apply(service_dataplanes("m1", 1), [])
     t0 = clock.now()
-    engine = await start_engine(clock)
+    engine = await start_engine(clock, renew_jitter=0.0)  # Kuma's exact 4/5 (the band: the next tests)
     first = await async_wait_until(lambda: engine.identity("m1", "dp-0"))
     p = engine.proxy("m1", "dp-0")
     # notBefore is backdated 10s for clock skew; renewal counts from the issue: t0 + 0.8 * 100.
@@ -85,6 +85,56 @@ async def test_rotation_at_four_fifths_of_the_actual_lifetime(store, start_engin
     assert abs(p.renew_at - (now + 0.8 * (second.not_after.timestamp() - now))) < 1e-3
     await async_wait_until(lambda: store.get("DataplaneInsight", "dp-0", "m1").spec["mTLS"]
                            ["certificateRegenerations"] == 2, what="insight of the rotation")
+
+
+async def test_jittered_renewals_make_a_steady_rate_not_waves(store, start_engine, clock):
+    """200 certificates issued together renew spread over [0.7, 0.8] of their lifetime,
+    each at the time drawn for it, so no second of the band gets a wave."""
+    n = 200
+    await apply_on_global(store, mesh("m1", builtin("ca-1", lifetime="100s")))
+    store.apply(service_dataplanes("m1", n), [])
+    engine = await start_engine(clock)  # the default band: renew_fraction 0.8, renew_jitter 0.1
+    await async_wait_until(lambda: engine.stats()["issued"] == n, what="all issued")
+    issued_at = {p.name: p.last_regeneration for p in engine.reconciler.proxies.values()}
+    renew_at = [p.renew_at for p in engine.reconciler.proxies.values()]
+    start = clock.now()  # the request time of every first issue (the manual clock stood still)
+    # The lifetime counts from the request to notAfter (signed by the wall clock, a little ahead of this one).
+    assert all(0.7 <= (p.renew_at - start) / (p.not_after - start) <= 0.8 for p in engine.reconciler.proxies.values())
+    clock.advance(69)
+    per_second = []
+    for _ in range(14):
+        before = engine.stats()["rotated"]
+        clock.advance(1)
+        due = sum(1 for t in renew_at if t <= clock.now())
+        await async_wait_until(lambda due=due: engine.stats()["rotated"] >= due, what="this second's renewals")
+        per_second.append(engine.stats()["rotated"] - before)
+    assert sum(per_second) == n, per_second
+    assert max(per_second) <= n // 10 * 2, per_second  # about 20 a second; Kuma's exact 4/5: all 200 at once
+    assert sum(1 for c in per_second if c) >= 9, per_second
+    # Each renewed at its own drawn time: the lateness is what the 1 s steps add, and nothing expired.
+    rotation = engine.stats()["rotation"]
+    assert rotation["renewals"] == n and rotation["expiredBeforeRenewal"] == 0
+    assert 0 < rotation["maxLateSeconds"] <= 1.5
+    assert all(p.last_regeneration > issued_at[p.name] for p in engine.reconciler.proxies.values())
+
+
+async def test_a_renewal_that_runs_late_is_counted_and_one_after_expiry_too(store, start_engine, clock):
+    await apply_on_global(store, mesh("m1", builtin("ca-1", lifetime="100s")))
+    store.apply(service_dataplanes("m1", 2), [])
+    engine = await start_engine(clock, renew_jitter=0.0)
+    await async_wait_until(lambda: engine.stats()["issued"] == 2, what="both issued")
+    first, second = engine.proxy("m1", "dp-0"), engine.proxy("m1", "dp-1")
+    assert first.renew_at == second.renew_at  # issued at the same (manual) time, no jitter
+    clock.advance(first.renew_at - clock.now() + 4)  # the loop was 4 s behind
+    await async_wait_until(lambda: engine.stats()["rotated"] == 2, what="late rotations")
+    rotation = engine.stats()["rotation"]
+    assert rotation["renewals"] == 2 and rotation["expiredBeforeRenewal"] == 0
+    assert 4 <= rotation["maxLateSeconds"] < 5
+    assert rotation["lateSeconds"]["counts"][rotation["lateSeconds"]["le"].index(5.0)] == 2
+    # Far past notAfter (a zone that was stopped, say): the renewal still comes, and is counted as after expiry.
+    clock.advance(first.not_after - clock.now() + 30)
+    await async_wait_until(lambda: engine.stats()["rotated"] == 4, what="renewals after expiry")
+    assert engine.stats()["rotation"]["expiredBeforeRenewal"] == 2
 
 
 async def test_mesh_change_reissues_every_dataplane(store, start_engine):

@@ -132,3 +132,23 @@ def test_identity_expires_and_insights_wait_out_the_pending_grace():
     assert r.identity(("m1", "dp-0"), T0 + 100) is None and r.certified_count(T0 + 100) == 0
     assert r.identity(("m1", "dp-1"), T0) is None
     assert r.insight(("m1", "gone"), T0) is None
+
+
+def test_renewal_is_drawn_from_a_band_that_ends_at_four_fifths():
+    import random
+
+    r = Reconciler(0.8, 0.1, random.Random(3))
+    names = [f"dp-{i}" for i in range(500)]
+    new_mesh(r, view(), *names)
+    dues = []
+    for p in r.proxies.values():
+        dues.append(r.certified(p, cert(T0 - 10, T0 + 100), p.wanted("fp-1"), T0, T0) - T0)
+    # Never later than Kuma's 4/5, never sooner than 7/10, and spread over the whole band.
+    assert min(dues) >= 70 and max(dues) <= 80
+    per_second = [sum(1 for d in dues if k <= d < k + 1) for k in range(70, 80)]
+    assert min(per_second) >= 25 and max(per_second) <= 75, per_second  # about 50 each
+    # A jitter of 0 is Kuma's exact 4/5.
+    exact = Reconciler(0.8, 0.0)
+    new_mesh(exact, view(), "dp-0")
+    p = exact.proxies[("m1", "dp-0")]
+    assert exact.certified(p, cert(T0 - 10, T0 + 100), p.wanted("fp-1"), T0, T0) == T0 + 80

@@ -12,6 +12,7 @@ from mzsim.waiting import async_wait_until
 from zone_cp.issuance import IssuanceConfig, ManualClock
 from zone_cp.issuance.meshes import MeshView
 from zone_cp.issuance.policy import CLOSED, HALF_OPEN, OPEN
+from zone_cp.issuance.rotation import RotationStats
 from zone_cp.issuance.scheduler import Scheduler
 from zone_cp.issuance.state import BREAKER_OPEN, ProxyKey, ProxyState
 from zone_cp.issuance.workers import Pacer, PoolDeps, WorkerPool
@@ -47,7 +48,7 @@ async def test_breaker_holds_parks_and_releases() -> None:
     config = IssuanceConfig(breaker_threshold=2, breaker_cooldown=30, backoff_base=5, backoff_jitter=0,
                             concurrency=2)
     deps = PoolDeps(config, clock, random.Random(1), None, Pacer(), counters, tracked.get, scheduler.schedule,
-                    lambda p, issued, wanted, requested, now: now + 100, changed.append)
+                    lambda p, issued, wanted, requested, now: now + 100, changed.append, RotationStats())
     backend = ScriptedBackend()
     view = MeshView("m1", "ca-1", "fake", {}, ("ca-1",), "fp", 100.0)
     pool = WorkerPool(view, backend, "", deps)  # type: ignore[arg-type]

@@ -24,9 +24,10 @@ from common.x509util import IssuedCert
 
 from .clock import Clock, SystemClock
 from .config import IssuanceConfig
-from .insights import InsightWriter
+from .insights import InsightWriter, Ticker
 from .meshes import MeshView, dataplane_tags, mesh_view
 from .reconciler import Plan, Reconciler
+from .rotation import RotationStats
 from .scheduler import Scheduler
 from .state import ProxyKey, ProxyState
 from .workers import IssuanceMetrics, Pacer, PoolDeps, WorkerPool, build_backend
@@ -59,22 +60,29 @@ class SecretCache:
 
 class IssuanceEngine:
     def __init__(self, store: Store, ctx: BackendContext, config: IssuanceConfig | None = None,
-                 clock: Clock | None = None, *, rng: random.Random | None = None):
+                 clock: Clock | None = None, *, rng: random.Random | None = None,
+                 insight_ticker: Ticker | None = None):
+        """`insight_ticker`: flush DataplaneInsights from this shared ticker (many zones in one
+        process) instead of a task of the engine's own."""
         self.store = store
         self._secrets = SecretCache(ctx.secret_lookup or (lambda mesh, name: store.get("Secret", name, mesh)))
         self.ctx = dataclasses.replace(ctx, secret_lookup=self._secrets)
         self.config = config or IssuanceConfig()
+        self.config.check()
         self.clock = clock or SystemClock()
         self.counters = {"issued": 0, "rotated": 0, "failed": 0}
-        self.reconciler = Reconciler(self.config.renew_fraction)
+        rng = rng or random.Random()
+        self.rotations = RotationStats()
+        self.reconciler = Reconciler(self.config.renew_fraction, self.config.renew_jitter, rng)
         self.scheduler = Scheduler(self.clock, self.reconciler.proxies)
         self.insights = InsightWriter(store, lambda key: self.reconciler.insight(key, self.clock.now()),
                                       self.config.insight_flush_interval)
-        self._deps = PoolDeps(self.config, self.clock, rng or random.Random(),
+        self._deps = PoolDeps(self.config, self.clock, rng,
                               IssuanceMetrics(ctx.metrics) if ctx.metrics else None, Pacer(), self.counters,
                               self.reconciler.proxies.get, self.scheduler.schedule, self.reconciler.certified,
-                              self.insights.mark)
+                              self.insights.mark, self.rotations)
         self._pools: dict[str, WorkerPool] = {}  # by mesh: one enabled backend per mesh
+        self._insight_ticker, self._insight_handle = insight_ticker, 0
         self._changes: collections.deque[Change] = collections.deque()
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,11 +96,16 @@ class IssuanceEngine:
         for mesh in self.store.list("Mesh"):
             self._refresh_mesh(mesh.name)
         self._tasks = [asyncio.create_task(self.scheduler.run(self._dispatch), name="issuance-scheduler"),
-                       asyncio.create_task(self._reconcile(), name="issuance-reconciler"),
-                       asyncio.create_task(self.insights.run(), name="issuance-insights")]
+                       asyncio.create_task(self._reconcile(), name="issuance-reconciler")]
+        if self._insight_ticker is not None:
+            self._insight_handle = self._insight_ticker.add(self.insights.tick)
+        else:
+            self._tasks.append(asyncio.create_task(self.insights.run(), name="issuance-insights"))
 
     async def stop(self) -> None:
         self.store.remove_listener(self._on_change)
+        if self._insight_ticker is not None:
+            self._insight_ticker.remove(self._insight_handle)
         pools = list(self._pools.values())
         tasks = self._tasks + [w for pool in pools for w in pool.workers]
         for t in tasks:
@@ -122,7 +135,8 @@ class IssuanceEngine:
         backends = sorted((pool.stats(now) for pool in self._pools.values()),
                           key=lambda x: (x["mesh"], x["backend"]))
         return {**self.counters, "proxies": len(self.reconciler.proxies),
-                "certified": self.reconciler.certified_count(now), "backends": backends}
+                "certified": self.reconciler.certified_count(now), "backends": backends,
+                "rotation": self.rotations.as_dict()}
 
     # -- store changes -----------------------------------------------------------
     def _on_change(self, changes: list[Change]) -> None:

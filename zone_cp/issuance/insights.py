@@ -1,12 +1,19 @@
 """Coalesced DataplaneInsight writes: the engine marks proxies dirty; a flush
-task writes all of them in one store transaction (one fsync), `interval`
-seconds after the first mark (so at most one write per interval), and skips
-specs equal to the last one written."""
+writes all of them in one store transaction, and skips specs equal to the last
+one written. The flush runs either from this writer's own task, `interval`
+seconds after the first mark (an engine on its own), or from a ticker shared
+by every zone of the process (`mzsim zone --count`), at its next tick: no timer
+per zone. Either way a zone writes at most one transaction per interval.
+
+Durability: an insight reaches the store at most one interval after the change
+it reports; a crash loses at most that much, and the restarted engine reports
+afresh (insights are derived state, rebuilt from the certificates it issues)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from common.resources import Resource
 from common.store import Store
@@ -15,8 +22,17 @@ from .state import DEFER, ProxyKey
 
 log = logging.getLogger("mzsim.zone.issuance")
 
+FLUSH_CHUNK = 500  # insights per transaction: one transaction per flush unless a burst is larger
 # spec_for(key): the spec to write; None if the proxy is gone; DEFER to look again next round.
 SpecFor = Callable[[ProxyKey], object]
+
+
+class Ticker(Protocol):
+    """A periodic caller shared by many writers (zone_cp/ticker.SharedTicker)."""
+
+    def add(self, fn: Callable[[], None]) -> int: ...
+
+    def remove(self, handle: int) -> None: ...
 
 
 class InsightWriter:
@@ -56,7 +72,9 @@ class InsightWriter:
         if not upserts and not removals:
             return
         try:
-            self.store.apply(upserts, removals)
+            # Chunks bound the memory of a flush after a burst (10,000 new certificates at once).
+            for i in range(0, max(len(upserts), len(removals)), FLUSH_CHUNK):
+                self.store.apply(upserts[i:i + FLUSH_CHUNK], removals[i:i + FLUSH_CHUNK])
         except BaseException:
             self._dirty |= dirty
             self._removed |= removed
@@ -64,6 +82,16 @@ class InsightWriter:
             raise
         self._last.update(specs)
         self.writes += len(upserts)
+
+    def tick(self) -> None:
+        """A shared ticker's call: flush if anything is waiting; log a failure (retried next tick)."""
+        if not self._event.is_set():
+            return
+        self._event.clear()
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - a full disk must not stop issuance; retry next round
+            log.exception("cannot write DataplaneInsights")
 
     async def run(self) -> None:
         while True:

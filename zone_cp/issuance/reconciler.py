@@ -7,13 +7,17 @@ come out; time is passed in. No asyncio, no store, no clock.
 - A mesh whose fingerprint changes needs a new worker pool (backend), and all its
   dataplanes are looked at again; one whose mTLS is switched off or that is
   deleted loses its pool and its proxies.
-- After an issue, renewal is due at `renew_fraction` of the certificate's
-  actual lifetime, from max(notBefore, request time) to notAfter.
+- After an issue, renewal is due at a point drawn uniformly from the band
+  [renew_fraction - renew_jitter, renew_fraction] of the certificate's actual
+  lifetime, from max(notBefore, request time) to notAfter: never later than
+  renew_fraction (Kuma's 4/5), and spread so that thousands of certificates
+  issued together do not all renew together again (the rng is injected).
 """
 from __future__ import annotations
 
 import collections
 import json
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,8 +46,9 @@ class Plan:
 
 
 class Reconciler:
-    def __init__(self, renew_fraction: float):
-        self.renew_fraction = renew_fraction
+    def __init__(self, renew_fraction: float, renew_jitter: float = 0.0, rng: random.Random | None = None):
+        self.renew_fraction, self.renew_jitter = renew_fraction, renew_jitter
+        self.rng = rng or random.Random()
         self.meshes: dict[str, MeshView] = {}
         self.proxies: dict[ProxyKey, ProxyState] = {}
         self._by_mesh: dict[str, set[ProxyKey]] = collections.defaultdict(set)
@@ -99,8 +104,13 @@ class Reconciler:
         not_before, not_after = leaf.not_valid_before_utc.timestamp(), leaf.not_valid_after_utc.timestamp()
         start = max(not_before, requested)
         p.cert, p.serial = cert, format(leaf.serial_number, "x")
+        _ = cert.chain_problem  # (cached) the insight reports it
+        # What the engine needs from the parsed leaf is copied above; the parsed object costs a few KB
+        # of native memory per dataplane held, so it is parsed again only if someone asks (the API).
+        cert.__dict__.pop("leaf", None)
         p.not_before, p.not_after = not_before, not_after
-        p.renew_at = start + self.renew_fraction * (not_after - start)
+        fraction = self.renew_fraction - (self.rng.random() * self.renew_jitter if self.renew_jitter else 0.0)
+        p.renew_at = start + fraction * (not_after - start)
         p.issued_for = wanted
         p.regenerations += 1
         p.last_regeneration = now

@@ -19,7 +19,7 @@ def iso(ts: float | None) -> str | None:
     return format_time(ts) if ts is not None else None
 
 
-@dataclass
+@dataclass(slots=True)  # one per dataplane: no per-instance dict
 class ProxyState:
     mesh: str
     name: str

@@ -29,6 +29,7 @@ from .clock import Clock
 from .config import IssuanceConfig
 from .meshes import MeshView
 from .policy import CLOSED, HALF_OPEN, OPEN, Breaker
+from .rotation import RotationStats
 from .state import BACKOFF, BREAKER_OPEN, ERROR, ProxyKey, ProxyState, iso
 
 log = logging.getLogger("mzsim.zone.issuance")
@@ -76,6 +77,7 @@ class PoolDeps:
     schedule: Callable[[ProxyState, float], None]
     certified: Certified  # records a certificate (Reconciler.certified); returns when it is due next
     changed: Callable[[ProxyKey], None]  # its DataplaneInsight needs writing
+    rotations: RotationStats  # how late scheduled renewals complete
 
 
 def build_backend(view: MeshView, ctx: BackendContext) -> tuple[CABackend | None, str]:
@@ -248,6 +250,8 @@ class WorkerPool:
         if not cert.backend:
             cert.backend = self.name
         self.deps.counters["rotated" if p.cert is not None else "issued"] += 1
+        if p.cert is not None and p.renew_at is not None and p.issued_for == wanted:  # a scheduled renewal
+            self.deps.rotations.record(p.renew_at, now, p.not_after)
         due = self.deps.certified(p, cert, wanted, requested, now)
         p.failures = 0
         if self.breaker.record_success(p.key):
