@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS resources (
   PRIMARY KEY (kind, mesh, name)
 );
 CREATE INDEX IF NOT EXISTS resources_revision ON resources (revision);
+CREATE INDEX IF NOT EXISTS resources_kind_name ON resources (kind, name);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -284,19 +285,36 @@ class Store:
         self._floor = floor
         self._set_state("compaction_floor", str(floor))
 
+    def keys_with_prefix(self, kind: str, name_prefix: str) -> list[RemovalKey]:
+        """Keys (no decoding) of the live rows of `kind` whose name starts with
+        `name_prefix`: an index range on (kind, name), so its cost is the matching rows'."""
+        hi = name_prefix[:-1] + chr(ord(name_prefix[-1]) + 1)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, mesh, name FROM resources WHERE kind=? AND name>=? AND name<? AND deleted=0",
+                (kind, name_prefix, hi)).fetchall()
+        return [(k, m or None, n) for k, m, n in rows]
+
     def replace_all(self, kinds: Iterable[str], resources: Sequence[Resource], *,
-                    where: Callable[[Resource], bool] | None = None,
+                    where: Callable[[Resource], bool] | None = None, name_prefix: str | None = None,
                     meta_updates: dict[str, str] | None = None) -> Delta:
         """Make the store hold exactly `resources` for `kinds` (optionally only rows
-        matching `where(resource)`): a snapshot reconcile, in one transaction."""
+        matching `where(resource)`, or only rows whose name starts with `name_prefix`):
+        a snapshot reconcile, in one transaction. With `name_prefix` only the
+        matching rows' keys are read (global reconciles one zone's rows among every
+        zone's); `where` decodes every row of the kinds."""
         kinds = set(kinds)
         incoming = {r.key for r in resources}
-        stale = [
-            (r.kind, r.mesh, r.name)
-            for k in kinds
-            for r in self.list(k)
-            if r.key not in incoming and (where is None or where(r))
-        ]
+        if name_prefix:
+            stale = [(k, m, n) for kind in kinds for k, m, n in self.keys_with_prefix(kind, name_prefix)
+                     if (k, m or "", n) not in incoming]
+        else:
+            stale = [
+                (r.kind, r.mesh, r.name)
+                for k in kinds
+                for r in self.list(k)
+                if r.key not in incoming and (where is None or where(r))
+            ]
         return self.apply(resources, stale, meta_updates=meta_updates)
 
     def close(self) -> None:

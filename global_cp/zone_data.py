@@ -65,7 +65,7 @@ class ZoneDataSink:
             self.store.replace_all(
                 [k for k in UPSTREAM_KINDS if k != "ZoneInsight"],
                 [u for u in upserts if u.kind != "ZoneInsight"],
-                where=lambda r: r.meta.get("zone") == self.zone,
+                name_prefix=global_name(self.zone, ""),  # this zone's rows only, by index
             )
             self.store.apply([u for u in upserts if u.kind == "ZoneInsight"], rms)
         else:
