@@ -285,7 +285,7 @@ class Store:
         self._floor = floor
         self._set_state("compaction_floor", str(floor))
 
-    def keys_with_prefix(self, kind: str, name_prefix: str) -> list[RemovalKey]:
+    def keys_with_prefix(self, kind: str, name_prefix: str) -> Sequence[RemovalKey]:
         """Keys (no decoding) of the live rows of `kind` whose name starts with
         `name_prefix`: an index range on (kind, name), so its cost is the matching rows'."""
         hi = name_prefix[:-1] + chr(ord(name_prefix[-1]) + 1)
