@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from mzsim.api_client import request
@@ -216,3 +217,24 @@ def new_workdir(prefix: str = "mzsim-test-") -> str:
 def wait_connected(zone: Zone, timeout: float = 20.0) -> dict:
     return wait_until(lambda: zone.status().get("connected") and zone.status(), timeout,
                       what=f"zone {zone.name} connected")
+
+
+def watch_resync(g: Global, zones: int, timeout: float, interval: float = 0.2) -> dict:
+    """After a global (re)start: sample how many zones global has active and in sync
+    until all `zones` are, or `timeout`. Returns the series and two verdicts:
+    `seconds` to all in sync (None if never) and `largest_drop` (the most the
+    in-sync count fell below its running peak; 0 means it only ever went up)."""
+    t0, series, peak, drop = time.monotonic(), [], 0, 0
+    while True:
+        elapsed = time.monotonic() - t0
+        status, body = http("GET", g.api + "/status/zones", timeout=30)
+        if status == 200:
+            in_sync = sum(1 for z in body if z.get("active") and z.get("inSync"))
+            series.append((round(elapsed, 2), in_sync))
+            peak = max(peak, in_sync)
+            drop = max(drop, peak - in_sync)
+            if in_sync >= zones:
+                return {"seconds": round(elapsed, 2), "largest_drop": drop, "series": series}
+        if elapsed > timeout:
+            return {"seconds": None, "largest_drop": drop, "series": series}
+        time.sleep(interval)
