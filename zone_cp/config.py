@@ -18,6 +18,8 @@ class ZoneKdsConfig(Timing):
 
     reconnect_base: float = duration_field(0.5, "first reconnect delay")
     reconnect_cap: float = duration_field(15.0, "longest reconnect delay")
+    reconnect_refused_cap: float = duration_field(
+        2.0, "longest reconnect delay while global's address refuses connections (nothing listens: a restart)")
     ca_cert: str = ""  # verify global's wss:// certificate against this CA file (default: the system store)
     tls_skip_verify: bool = False  # wss:// without verifying global: only when asked for, never by default
 

@@ -17,7 +17,7 @@ from common.backoff import backoff_delay
 from common.kds.adapters import StoreSource
 from common.kds.driver import Driver, PeerClosed, SessionHooks, close_reason, limited
 from common.kds.kinds import DOWNSTREAM_KINDS, UPSTREAM_KINDS
-from common.kds.messages import FrameError
+from common.kds.messages import CLOSE_SILENT, FrameError
 from common.kds.protocol import BatchNacked, Event, ProtocolError, Welcomed, ZoneSession
 from common.store import Change, Store
 
@@ -27,6 +27,22 @@ from .downstream import ZoneDownstreamSink, applied_version
 log = logging.getLogger("mzsim.zone.kds")
 
 ZONE_HEADER = "X-Mzsim-Zone"
+
+
+def reconnect_after(cfg: ZoneKdsConfig, attempt: int, *, established: bool, silent: bool, refused: bool,
+                    lasted: float) -> tuple[int, float]:
+    """(the next attempt number, seconds to wait) after a session or a connect attempt ended.
+
+    - A session that was established and not lost to silence, or that was healthy
+      for a while, starts the next outage from the first delay.
+    - Full jitter spreads a reconnect storm; the floor keeps a refused zone from spinning.
+    - While nothing listens (global restarting) a retry costs global nothing, so the
+      delay stays under `reconnect_refused_cap` and zones are back soon after it
+      listens; a session lost to silence keeps escalating up to `reconnect_cap`."""
+    if (established and not silent) or lasted > cfg.liveness_timeout * 2:
+        attempt = 0
+    cap = min(cfg.reconnect_cap, cfg.reconnect_refused_cap) if refused else cfg.reconnect_cap
+    return attempt + 1, backoff_delay(attempt, cfg.reconnect_base, cap, jitter=1.0, floor=cfg.reconnect_base / 2)
 
 
 class KdsClient:
@@ -97,12 +113,14 @@ class KdsClient:
         attempt = 0
         cfg = self.config
         while True:
-            started = time.monotonic()
+            started, connects = time.monotonic(), self.connects
+            refused = silent = False
             try:
                 await self._connect_once()
             except asyncio.CancelledError:
                 raise
             except PeerClosed as e:  # global closed it: replaced by a newer session, token revoked, ...
+                silent = f"({CLOSE_SILENT})" in str(e)
                 self.last_error = self.disconnect_reason = f"global closed the session: {e}"
                 log.warning("zone %s: %s", self.zone, self.last_error)
             except ssl.SSLCertVerificationError as e:
@@ -116,6 +134,8 @@ class KdsClient:
                 self.last_error = f"global refused the connection ({e.response.status_code}): {body}"
                 log.error("zone %s: %s", self.zone, self.last_error)
             except (TimeoutError, OSError, InvalidURI, WebSocketException, ProtocolError) as e:
+                refused = isinstance(e, ConnectionRefusedError)
+                silent = isinstance(e, ProtocolError) and e.code == CLOSE_SILENT
                 self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 if isinstance(e, (InvalidMessage, EOFError, ConnectionResetError, ssl.SSLError)):
                     hint = await self._scheme_hint()
@@ -124,12 +144,8 @@ class KdsClient:
                             self.last_error)
             finally:
                 self.connected = False
-            if time.monotonic() - started > cfg.liveness_timeout * 2:
-                attempt = 0  # the last session was healthy for a while
-            # Full jitter spreads a reconnect storm; the floor keeps a refused zone from spinning.
-            delay = backoff_delay(attempt, cfg.reconnect_base, cfg.reconnect_cap, jitter=1.0,
-                                  floor=cfg.reconnect_base / 2)
-            attempt += 1
+            attempt, delay = reconnect_after(cfg, attempt, established=self.connects > connects, silent=silent,
+                                             refused=refused, lasted=time.monotonic() - started)
             await asyncio.sleep(delay)
 
     def _ssl(self) -> ssl.SSLContext:
