@@ -25,7 +25,8 @@ fi
 mkdir -p "$STATE"
 
 # 1. Packages. runc: crun fails on hosts with hybrid cgroups ("cgroups in hybrid mode not supported").
-PKGS=(podman runc uidmap slirp4netns fuse-overlayfs debootstrap curl ca-certificates)
+# catatonit: podman's init for `init: true` (only a Recommends of podman, so --no-install-recommends skips it).
+PKGS=(podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
