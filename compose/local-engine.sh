@@ -25,8 +25,9 @@ fi
 mkdir -p "$STATE"
 
 # 1. Packages. runc: crun fails on hosts with hybrid cgroups ("cgroups in hybrid mode not supported").
-# catatonit: podman's init for `init: true` (only a Recommends of podman, so --no-install-recommends skips it).
-PKGS=(podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap curl ca-certificates)
+# catatonit: podman's init for `init: true`; the CNI dnsname plugin: containers find each other by service
+# name (podman 4.3 on CNI). Neither is a hard dependency of podman, and --no-install-recommends skips them.
+PKGS=(podman runc catatonit golang-github-containernetworking-plugin-dnsname uidmap slirp4netns fuse-overlayfs debootstrap curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
