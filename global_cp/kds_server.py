@@ -68,6 +68,7 @@ class KdsServer:
         self.config_store = config_store
         self.zones = zones
         self._live: dict[str, _Live] = {}
+        self._closing: set[asyncio.Future[None]] = set()  # replaced sessions being closed (strong references)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.tokens = tokens
         self.source = StoreSource(config_store, DOWNSTREAM_KINDS, down_filter)
@@ -167,7 +168,11 @@ class KdsServer:
             why = f"replaced by a newer session for zone {zone} from {ws.remote_address[0]}"
             log.warning("zone %s: a new session from %s; closing the older one from %s", zone,
                         ws.remote_address[0], older.ws.remote_address[0])
-            await older.close(CLOSE_REPLACED, why)
+            # In the background: the older peer may be gone (its close handshake then waits out the
+            # close timeout), and the new session must not wait on it.
+            task = asyncio.ensure_future(older.close(CLOSE_REPLACED, why))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         session = GlobalSession(zone, self.instance_id, self.config, time.monotonic())
         hooks = _ZoneHooks(self, session)
         driver = Driver(ws, session, self.source, sink, hooks, log, f"zone {zone}")
