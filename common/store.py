@@ -303,6 +303,7 @@ class Store:
         a snapshot reconcile, in one transaction. With `name_prefix` only the
         matching rows' keys are read (global reconciles one zone's rows among every
         zone's); `where` decodes every row of the kinds."""
+        assert not (where and name_prefix), "where= or name_prefix=, not both"
         kinds = set(kinds)
         incoming = {r.key for r in resources}
         if name_prefix:

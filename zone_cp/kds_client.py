@@ -120,7 +120,7 @@ class KdsClient:
             except asyncio.CancelledError:
                 raise
             except PeerClosed as e:  # global closed it: replaced by a newer session, token revoked, ...
-                silent = f"({CLOSE_SILENT})" in str(e)
+                silent = e.peer_code == CLOSE_SILENT  # global found this zone silent
                 self.last_error = self.disconnect_reason = f"global closed the session: {e}"
                 log.warning("zone %s: %s", self.zone, self.last_error)
             except ssl.SSLCertVerificationError as e:
@@ -135,7 +135,7 @@ class KdsClient:
                 log.error("zone %s: %s", self.zone, self.last_error)
             except (TimeoutError, OSError, InvalidURI, WebSocketException, ProtocolError) as e:
                 refused = isinstance(e, ConnectionRefusedError)
-                silent = isinstance(e, ProtocolError) and e.code == CLOSE_SILENT
+                silent = isinstance(e, ProtocolError) and e.code == CLOSE_SILENT  # this zone found global silent
                 self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 if isinstance(e, (InvalidMessage, EOFError, ConnectionResetError, ssl.SSLError)):
                     hint = await self._scheme_hint()

@@ -42,7 +42,12 @@ STALL_EXCUSE_AFTER = 0.5
 
 
 class PeerClosed(ProtocolError):
-    """The connection closed (the peer left or the network broke)."""
+    """The connection closed (the peer left or the network broke); `peer_code` is
+    the close code the peer sent, None without a close frame."""
+
+    def __init__(self, reason: str, peer_code: int | None = None):
+        super().__init__(f"{reason} ({peer_code if peer_code is not None else 'no close frame'})")
+        self.peer_code = peer_code
 
 
 class LogLimiter:
@@ -160,7 +165,7 @@ class Driver:
             async for raw in self.ws:
                 await self.handle_raw(raw)
             # The iterator ends quietly on a normal close (1000/1001).
-            raise PeerClosed(f"{self.ws.close_reason or 'connection closed'} ({self.ws.close_code})")
+            raise PeerClosed(self.ws.close_reason or "connection closed", self.ws.close_code)
 
         async def pusher() -> None:
             while True:
@@ -197,8 +202,7 @@ class Driver:
                 if isinstance(exc, ConnectionClosed):
                     frame = exc.rcvd
                     reason = frame.reason if frame and frame.reason else "connection closed"
-                    code = frame.code if frame else "no close frame"
-                    raise PeerClosed(f"{reason} ({code})") from None
+                    raise PeerClosed(reason, frame.code if frame else None) from None
                 if exc is not None:
                     raise exc
         finally:
