@@ -37,9 +37,6 @@ from .protocol import (
     SessionFailed,
 )
 
-# A heartbeat tick later than this means our own loop was busy, not that the peer went quiet.
-STALL_EXCUSE_AFTER = 0.5
-
 
 class PeerClosed(ProtocolError):
     """The connection closed (the peer left or the network broke); `peer_code` is
@@ -178,20 +175,8 @@ class Driver:
         async def ticker() -> None:
             period = min(session.timing.heartbeat_interval, session.timing.liveness_timeout / 4)
             while True:
-                due = time.monotonic() + period
                 await asyncio.sleep(period)
                 now = time.monotonic()
-                # A tick this late means our own loop was busy: the peer's frames may sit unread in the
-                # socket. Excuse that time, and let the reader run first, so a stall here never ends a
-                # healthy session (the storm that feeds itself, issue 13).
-                late = now - due
-                if late > STALL_EXCUSE_AFTER:
-                    session.excuse(late)
-                    limited.warning(self.log, "loop stall", "this process's event loop was blocked for %.1fs "
-                                    "(session with %s): that time is not counted against the peer's liveness",
-                                    late, self.peer)
-                    await asyncio.sleep(0)
-                    now = time.monotonic()
                 await self.process(session.tick(now), now)
 
         tasks = [asyncio.ensure_future(c) for c in (reader(), pusher(), ticker())]

@@ -315,14 +315,6 @@ class Session:
         """A decoded frame from the peer."""
         raise NotImplementedError
 
-    def excuse(self, seconds: float) -> None:
-        """This side's own loop could not run for `seconds` (it was busy): frames
-        may be waiting unread, so that time is not counted as the peer's silence,
-        nor against an in-flight batch's ACK."""
-        self._last_received += seconds
-        if self._sender.in_flight is not None:
-            self._sender.in_flight_since += seconds
-
     def tick(self, now: float) -> list[Event]:
         """Heartbeats and liveness."""
         if self._failed is not None:

@@ -339,19 +339,6 @@ def test_heartbeats_and_liveness():
     assert g.tick(6.0) == []
 
 
-def test_time_this_side_was_busy_is_excused_but_a_silent_peer_still_dies():
-    g, _, _, _ = handshake(Timing(heartbeat_interval=1.0, liveness_timeout=100, ack_timeout=10))
-    g.send_batch([Resource("Mesh", "m", None, {})], [], 1, True, 0.0)
-    g.excuse(4.0)  # our loop was blocked from 0.5 to 4.5: the peer's frames may be unread
-    assert not only(g.tick(13.9), PeerSilent)  # without the excuse, 13.9 s in flight > 10 s
-    (late,) = only(g.tick(14.5), PeerSilent)  # the ACK clock was moved by the stall too, not stopped
-    assert "not acknowledged" in late.reason
-    g2, _, _, _ = handshake(Timing(heartbeat_interval=1.0, liveness_timeout=3.0))
-    g2.excuse(4.0)
-    (out,) = g2.tick(7.1)  # 3.1 s of silence while awake: dead
-    assert isinstance(out, PeerSilent) and "liveness timeout" in out.reason
-
-
 def test_sending_a_batch_postpones_the_heartbeat():
     g, _, _, _ = handshake(Timing(heartbeat_interval=1.0, liveness_timeout=100))
     g.send_batch([], [], 1, True, 0.9)
