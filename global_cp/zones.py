@@ -136,12 +136,17 @@ class ZoneRegistry:
 
     def active_status(self, zone: str) -> SessionStatus | None:
         """The status of the zone's current session, if it is connected and not silent."""
-        subs = self._subs.get(zone) or []
-        if subs and subs[-1].disconnect_time is None and subs[-1].live is not None:
-            s = subs[-1].live()
+        current = self._current(zone)
+        if current is not None and current.live is not None:
+            s = current.live()
             if time.monotonic() - s.last_received <= self.liveness_timeout:
                 return s
         return None
+
+    def _current(self, zone: str) -> Subscription | None:
+        """The newest subscription still connected. Not always the last one: a session replaced
+        by a newer one can have its hello read (and be registered) after the newer one's."""
+        return next((s for s in reversed(self._subs.get(zone) or []) if s.disconnect_time is None), None)
 
     def subscriptions(self, zone: str) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self._subs.get(zone, [])]
@@ -165,7 +170,7 @@ class ZoneRegistry:
     def status(self, zone: str, dataplane_counts: dict[str, int] | None = None,
                zone_res: Resource | None = None) -> dict[str, Any]:
         subs = self._subs.get(zone) or []
-        last = subs[-1] if subs else None
+        last = self._current(zone) or (subs[-1] if subs else None)
         session = self.active_status(zone)
         current = self.config_store.revision
         if zone_res is None:

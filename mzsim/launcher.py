@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from mzsim.api_client import request
-from mzsim.waiting import free_port, wait_port, wait_until
+from mzsim.waiting import WaitTimeout, free_port, free_port_range, wait_port, wait_until
 
 
 def http(method: str, url: str, body=None, *, timeout: float = 10.0, content_type: str = "application/json",
@@ -167,9 +167,11 @@ class Zone:
         self.workdir = workdir
         self.name = name
         self.glob = glob
-        self.api_port = free_port()
-        self.data_dir = os.path.join(workdir, "zones")
         self.extra_args = extra_args or []
+        # `--count N` runs N zones on N consecutive API ports: reserve the whole range.
+        count = int(self.extra_args[self.extra_args.index("--count") + 1]) if "--count" in self.extra_args else 1
+        self.api_port = free_port_range(count) if count > 1 else free_port()
+        self.data_dir = os.path.join(workdir, "zones")
         self.env = {"MZSIM_KDS_HEARTBEAT_INTERVAL": "300ms", "MZSIM_KDS_LIVENESS_TIMEOUT": "2s",
                     "MZSIM_KDS_RECONNECT_BASE": "200ms", "MZSIM_KDS_RECONNECT_CAP": "1s", **(env or {})}
         self.token_file = token_file
@@ -217,6 +219,33 @@ def new_workdir(prefix: str = "mzsim-test-") -> str:
 def wait_connected(zone: Zone, timeout: float = 20.0) -> dict:
     return wait_until(lambda: zone.status().get("connected") and zone.status(), timeout,
                       what=f"zone {zone.name} connected")
+
+
+def wait_zones_online(g: Global, names: list[str], timeout: float) -> None:
+    """Wait until every zone in `names` is active on global at once. On timeout the error
+    names the zones that are not, with their last disconnect reason and heartbeat."""
+    missing: list[str] = []
+
+    def all_online() -> bool:
+        status, body = g.get("/status/zones")
+        if status != 200:
+            return False
+        by_name = {z["name"]: z for z in body}
+        missing[:] = [f"{n} ({_offline_why(by_name.get(n))})" for n in names
+                      if not (by_name.get(n) or {}).get("active")]
+        return not missing
+
+    try:
+        wait_until(all_online, timeout, what=f"{len(names)} zones online")
+    except WaitTimeout as e:
+        raise WaitTimeout(f"{e}; {len(missing)} not: {', '.join(missing[:10])}") from None
+
+
+def _offline_why(z: dict | None) -> str:
+    if z is None:
+        return "never connected"
+    return (f"disconnected {z.get('disconnectTime')}: {z.get('disconnectReason') or '-'}; "
+            f"last heartbeat {z.get('lastHeartbeat')}")
 
 
 def watch_resync(g: Global, zones: int, timeout: float, interval: float = 0.2) -> dict:

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from mzsim.launcher import Global, Zone, wait_connected
+from mzsim.launcher import Global, Zone, wait_connected, wait_zones_online
 from mzsim.services.openbao import start_dev_server
 from mzsim.setup.vault import setup_vault
 from mzsim.waiting import wait_until
@@ -167,7 +167,7 @@ def test_many_zones_are_paged_and_filtered(cluster, page, screenshot):
         g.token_file(name)
     cluster.add(Zone(cluster.dir, "many-1", g, token_file=os.path.join(cluster.dir, "{zone}.token"),
                      extra_args=["--count", "60", "--name-prefix", "many-"]))
-    wait_until(lambda: sum(1 for s in g.get("/status/zones")[1] if s["active"]) == 60, 60, what="60 zones online")
+    wait_zones_online(g, names, 60)
     open_dashboard(page, g)
     page.locator("#page", has_text="1/2 (60 zones)").wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#zones tr").count() == 50  # one page rendered, not 60 rows
