@@ -60,7 +60,8 @@ Delta = tuple[list[Resource], list[RemovalKey]]
 
 
 class Store:
-    def __init__(self, path: str, *, tombstone_keep: int = 100_000, sync: str | None = None):
+    def __init__(self, path: str, *, tombstone_keep: int = 100_000, sync: str | None = None,
+                 page_size: int | None = None):
         if path != ":memory:":
             private_dir(os.path.dirname(os.path.abspath(path)))
             for suffix in ("", "-wal", "-shm"):  # SQLite gives new -wal/-shm files the db file's mode
@@ -68,6 +69,10 @@ class Store:
                     private_file(path + suffix)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        if page_size is not None:
+            # Takes effect only on a new database (before its first table); an existing one keeps its own.
+            # Small pages for small stores: each table and index holds at least one page in the cache.
+            self._db.execute(f"PRAGMA page_size={int(page_size)}")
         self._db.execute("PRAGMA journal_mode=WAL")
         sync = (sync or os.environ.get("MZSIM_STORE_SYNC") or "normal").lower()
         if sync not in ("normal", "full"):

@@ -39,6 +39,10 @@ log = logging.getLogger("mzsim.zone")
 ZONE_CP_VERSION = "mzsim-" + _version("mzsim")
 INSIGHT_INTERVAL = 2.0  # seconds between ZoneInsight refreshes (written only when changed)
 SIM_CHUNK = 500  # simulated dataplanes written per transaction at start
+# 1 KiB pages (SQLite's default is 4): a zone store's seven tables and indexes each hold a page
+# in the cache, about 21 KB less per zone with --count (bench/memory.py); rows over a page
+# spill into overflow pages, which a zone's few thousand rows can afford.
+ZONE_STORE_PAGE_SIZE = 1024
 _RNG = random.Random()  # jitter for every zone's engine: one generator's state, not one per zone
 
 
@@ -71,7 +75,7 @@ class Zone:
         datasource.configure(config.datasource)
         self.name = config.name
         self.instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
-        self.store = Store(os.path.join(config.data_dir, "zone.db"))
+        self.store = Store(os.path.join(config.data_dir, "zone.db"), page_size=ZONE_STORE_PAGE_SIZE)
         self.metrics = Registry()
         self.tickers = tickers or Tickers.for_config(config)
         self._own_tickers = tickers is None
